@@ -127,7 +127,9 @@ function checkError(
   if (!(e instanceof Error)) throw new AssertionError("A non-Error object was thrown.");
   if (ErrorClass && !(e instanceof ErrorClass)) {
     throw new AssertionError(
-      `Expected error to be instance of "${ErrorClass.name}", but was "${e.constructor.name}".`,
+      `Expected error to be instance of "${ErrorClass.name}", but was "${
+        (e as Error).constructor.name
+      }".`,
     );
   }
   if (msgIncludes !== undefined && !e.message.includes(msgIncludes)) {

@@ -17,7 +17,7 @@ export interface RngState {
 
 /** A seeded pseudo-random generator with uniform, normal and integer draws. */
 export class Rng {
-  #prng: seedrandom.PRNG;
+  #prng: seedrandom.StatefulPRNG<seedrandom.State.Alea>;
   #spare: number | null = null;
 
   /**
@@ -30,7 +30,7 @@ export class Rng {
     }
     this.#prng = seedrandom.alea(String(seed), {
       state: (state?.alea as seedrandom.State.Alea | undefined) ?? true,
-    });
+    }) as seedrandom.StatefulPRNG<seedrandom.State.Alea>;
     this.#spare = state?.spare ?? null;
   }
 
