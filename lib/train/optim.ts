@@ -1,0 +1,214 @@
+/**
+ * Optimisation pieces of the training loop: the learning-rate schedule (linear warmup,
+ * cosine decay), global-norm gradient clipping, and Adam / AdamW whose state (step, first
+ * and second moments) can be exported and restored exactly for resumable runs.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** Optimiser settings. `lr` is the peak learning rate (after warmup). */
+export interface OptimizerConfig {
+  /** "adam": L2-free Adam; "adamw": decoupled weight decay (Loshchilov & Hutter). */
+  kind: "adam" | "adamw";
+  /** Peak learning rate, > 0. */
+  lr: number;
+  /** First-moment decay, in [0, 1). Default 0.9. */
+  beta1?: number;
+  /** Second-moment decay, in [0, 1). Default 0.999. */
+  beta2?: number;
+  /** Denominator epsilon, > 0. Default 1e-8. */
+  eps?: number;
+  /** Decoupled weight decay per unit lr (adamw only), >= 0. Default 0. */
+  weightDecay?: number;
+  /** Linear warmup length in steps, >= 0. Default 0. */
+  warmupSteps?: number;
+  /** Total steps of the run; the cosine decay reaches `minLr` there. */
+  totalSteps: number;
+  /** Cosine decay after warmup (default true); false keeps lr constant. */
+  cosineDecay?: boolean;
+  /** Floor of the cosine decay, >= 0. Default 0. */
+  minLr?: number;
+  /** Clip gradients to this global L2 norm; 0 or absent disables clipping. */
+  gradClipNorm?: number;
+}
+
+function checkConfig(c: OptimizerConfig): void {
+  if (c.kind !== "adam" && c.kind !== "adamw") {
+    throw new RangeError(`optimizer.kind must be "adam" or "adamw", got "${c.kind}"`);
+  }
+  const positive: [string, number | undefined][] = [["lr", c.lr], ["eps", c.eps]];
+  for (const [name, v] of positive) {
+    if (v !== undefined && !(v > 0)) {
+      throw new RangeError(`optimizer.${name} must be > 0, got ${v}`);
+    }
+  }
+  for (const [name, v] of [["beta1", c.beta1], ["beta2", c.beta2]] as const) {
+    if (v !== undefined && !(v >= 0 && v < 1)) {
+      throw new RangeError(`optimizer.${name} must be in [0, 1), got ${v}`);
+    }
+  }
+  if (!Number.isInteger(c.totalSteps) || c.totalSteps < 1) {
+    throw new RangeError(`optimizer.totalSteps must be a positive integer, got ${c.totalSteps}`);
+  }
+  const nonNeg: [string, number | undefined][] = [
+    ["weightDecay", c.weightDecay],
+    ["warmupSteps", c.warmupSteps],
+    ["minLr", c.minLr],
+    ["gradClipNorm", c.gradClipNorm],
+  ];
+  for (const [name, v] of nonNeg) {
+    if (v !== undefined && !(v >= 0)) {
+      throw new RangeError(`optimizer.${name} must be >= 0, got ${v}`);
+    }
+  }
+}
+
+/**
+ * Learning rate at optimiser step `step` (0-based: the lr used by the `step`-th update):
+ * warmup `lr * (step + 1) / warmupSteps` for step < warmupSteps, then (if cosineDecay)
+ * `minLr + (lr - minLr) * (1 + cos(pi * p)) / 2` with `p = (step - warmup) / (total - warmup)`
+ * clamped to [0, 1]; otherwise constant `lr`.
+ */
+export function learningRateAt(config: OptimizerConfig, step: number): number {
+  const warm = config.warmupSteps ?? 0;
+  if (step < warm) return config.lr * (step + 1) / warm;
+  if (config.cosineDecay === false) return config.lr;
+  const minLr = config.minLr ?? 0;
+  const span = Math.max(1, config.totalSteps - warm);
+  const p = Math.min(1, Math.max(0, (step - warm) / span));
+  return minLr + (config.lr - minLr) * (1 + Math.cos(Math.PI * p)) / 2;
+}
+
+/**
+ * Scales `grads` so that their global L2 norm is at most `maxNorm` (no change when already
+ * below). Returns the clipped gradients (new tensors) and the norm before clipping.
+ */
+export function clipByGlobalNorm(
+  grads: tf.Tensor[],
+  maxNorm: number,
+): { grads: tf.Tensor[]; norm: number } {
+  if (!(maxNorm > 0)) throw new RangeError(`maxNorm must be > 0, got ${maxNorm}`);
+  const normT = tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))));
+  const norm = normT.dataSync()[0];
+  normT.dispose();
+  const scale = norm > maxNorm ? maxNorm / norm : 1;
+  return { grads: grads.map((g) => tf.mul(g, scale)), norm };
+}
+
+/** Exported optimiser state: step count and the moments, in the variables' order. */
+export interface AdamState {
+  /** Number of updates applied so far. */
+  step: number;
+  /** First moments, one Float32Array per variable (same length as the variable). */
+  m: Float32Array[];
+  /** Second moments, one Float32Array per variable. */
+  v: Float32Array[];
+}
+
+/**
+ * Adam / AdamW over a fixed, ordered list of variables, with the lr schedule of
+ * {@link learningRateAt} and optional global-norm clipping. State is real here (moments),
+ * hence a class. Update for each variable w with gradient g at step k (1-based):
+ * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; w -= lr_k * (m / (1-b1^k)) / (sqrt(v / (1-b2^k)) + eps);
+ * AdamW additionally applies w -= lr_k * weightDecay * w before the Adam update.
+ */
+export class AdamOptimizer {
+  readonly config: OptimizerConfig;
+  readonly variables: tf.Variable[];
+  #m: tf.Variable[];
+  #v: tf.Variable[];
+  #step = 0;
+
+  /** @param variables trainable variables, in a fixed order (the order of saved state). */
+  constructor(variables: tf.Variable[], config: OptimizerConfig) {
+    checkConfig(config);
+    this.config = config;
+    this.variables = variables;
+    this.#m = variables.map((w) => tf.variable(tf.zerosLike(w), false));
+    this.#v = variables.map((w) => tf.variable(tf.zerosLike(w), false));
+  }
+
+  /** Updates applied so far. */
+  get step(): number {
+    return this.#step;
+  }
+
+  /** Learning rate that the next {@link apply} will use. */
+  get currentLr(): number {
+    return learningRateAt(this.config, this.#step);
+  }
+
+  /**
+   * Applies one update from `grads` (same order and shapes as the variables; not disposed
+   * here). Returns the lr used and the gradient norm (NaN when clipping is off).
+   */
+  apply(grads: tf.Tensor[]): { lr: number; gradNorm: number } {
+    if (grads.length !== this.variables.length) {
+      throw new RangeError(
+        `grads must have one tensor per variable (${this.variables.length}), got ${grads.length}`,
+      );
+    }
+    const c = this.config;
+    const clip = c.gradClipNorm ?? 0;
+    const clipped = clip > 0 ? clipByGlobalNorm(grads, clip) : { grads, norm: NaN };
+    const lr = this.currentLr;
+    const b1 = c.beta1 ?? 0.9, b2 = c.beta2 ?? 0.999, eps = c.eps ?? 1e-8;
+    const k = this.#step + 1;
+    const bc1 = 1 - Math.pow(b1, k), bc2 = 1 - Math.pow(b2, k);
+    const decay = c.kind === "adamw" ? (c.weightDecay ?? 0) * lr : 0;
+    tf.tidy(() => {
+      this.variables.forEach((w, i) => {
+        const g = clipped.grads[i];
+        const m = tf.add(tf.mul(this.#m[i], b1), tf.mul(g, 1 - b1));
+        const v = tf.add(tf.mul(this.#v[i], b2), tf.mul(tf.square(g), 1 - b2));
+        this.#m[i].assign(m);
+        this.#v[i].assign(v);
+        const step = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), eps));
+        const base = decay > 0 ? tf.sub(w, tf.mul(w, decay)) : w;
+        w.assign(tf.sub(base, tf.mul(step, lr)));
+      });
+    });
+    if (clipped.grads !== grads) clipped.grads.forEach((g) => g.dispose());
+    this.#step = k;
+    return { lr, gradNorm: clipped.norm };
+  }
+
+  /** Copies the state out (for checkpoints). */
+  async exportState(): Promise<AdamState> {
+    const read = (vs: tf.Variable[]) =>
+      Promise.all(vs.map(async (x) => new Float32Array(await x.data() as Float32Array)));
+    return { step: this.#step, m: await read(this.#m), v: await read(this.#v) };
+  }
+
+  /** Restores a state from {@link exportState}; shapes must match the variables. */
+  importState(state: AdamState): void {
+    const n = this.variables.length;
+    if (state.m.length !== n || state.v.length !== n) {
+      throw new RangeError(
+        `optimizer state has ${state.m.length} moments for ${n} variables (mismatched model?)`,
+      );
+    }
+    this.variables.forEach((w, i) => {
+      for (
+        const [name, arr, dst] of [["m", state.m[i], this.#m[i]], [
+          "v",
+          state.v[i],
+          this.#v[i],
+        ]] as const
+      ) {
+        if (arr.length !== w.size) {
+          throw new RangeError(
+            `optimizer state ${name}[${i}] has ${arr.length} values, variable ${w.name} needs ${w.size}`,
+          );
+        }
+        dst.assign(tf.tensor(arr, w.shape, "float32"));
+      }
+    });
+    this.#step = state.step;
+  }
+
+  /** Frees the moment variables. */
+  dispose(): void {
+    [...this.#m, ...this.#v].forEach((x) => x.dispose());
+  }
+}

@@ -1,0 +1,144 @@
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertEquals, assertLess, assertRejects, assertThrows } from "@std/assert";
+import { type DataSource, NonFiniteLossError, Trainer } from "../lib/train/trainer.ts";
+import {
+  loadCheckpoint,
+  loadLayersModelFiles,
+  saveLayersModelFiles,
+} from "../lib/train/checkpoint.ts";
+import { Rng } from "../lib/core/rng.ts";
+
+await tf.setBackend("cpu");
+
+/** A small MLP with BatchNorm (non-trainable state) and a fixed initial seed. */
+function makeModel(seed: number): tf.LayersModel {
+  const init = (s: number) => tf.initializers.glorotUniform({ seed: seed + s });
+  return tf.sequential({
+    layers: [
+      tf.layers.dense({ inputShape: [4], units: 8, kernelInitializer: init(1) }),
+      tf.layers.batchNormalization(),
+      tf.layers.activation({ activation: "relu" }),
+      tf.layers.dense({ units: 1, kernelInitializer: init(2) }),
+    ],
+  });
+}
+
+type XY = { x: tf.Tensor2D; y: tf.Tensor2D };
+
+/** Seeded regression batches; the state is the position in a seeded stream. */
+class Stream implements DataSource<XY> {
+  #pos = 0;
+  next(): XY {
+    const r = new Rng(`batch-${this.#pos++}`);
+    const x = r.normals(16 * 4);
+    const y = Array.from({ length: 16 }, (_, i) => x[4 * i] - 2 * x[4 * i + 1] + 0.5);
+    return { x: tf.tensor2d(Float32Array.from(x), [16, 4]), y: tf.tensor2d(y, [16, 1]) };
+  }
+  getState(): unknown {
+    return { pos: this.#pos };
+  }
+  setState(s: unknown): void {
+    this.#pos = (s as { pos: number }).pos;
+  }
+}
+
+function makeTrainer(model: tf.LayersModel, runDir?: string, nanAt = -1): Trainer<XY> {
+  return new Trainer<XY>({
+    models: { model },
+    optimizer: {
+      kind: "adamw",
+      lr: 0.02,
+      weightDecay: 0.01,
+      warmupSteps: 3,
+      totalSteps: 40,
+      gradClipNorm: 1,
+    },
+    emaDecay: 0.9,
+    seed: 7,
+    data: new Stream(),
+    runDir,
+    config: { test: "resume" },
+    progressIntervalSec: 1e9,
+    print: () => {},
+    loss: ({ batch, rng, step }) => {
+      // Uses the run's RNG so that its checkpointed state matters for the losses.
+      const noise = tf.scalar(rng.normal() * 1e-3);
+      const pred = model.apply(batch.x, { training: true }) as tf.Tensor;
+      const l = tf.add(tf.losses.meanSquaredError(batch.y, pred), noise) as tf.Scalar;
+      return { loss: step === nanAt ? tf.mul(l, NaN) as tf.Scalar : l };
+    },
+  });
+}
+
+Deno.test("trainer: loss falls on a small regression", async () => {
+  const t = makeTrainer(makeModel(1));
+  await t.run(40);
+  assertLess(t.losses.slice(-5).reduce((a, b) => a + b) / 5, t.losses[0] / 5);
+  t.dispose();
+});
+
+Deno.test("trainer: kill-and-resume equals the uninterrupted run (20 steps after resume)", async () => {
+  const full = makeTrainer(makeModel(3));
+  await full.run(30);
+  const dir = await Deno.makeTempDir();
+  const first = makeTrainer(makeModel(3), dir);
+  await first.run(10);
+  first.dispose();
+  // A fresh process: new model with different init, everything restored from disk.
+  const second = makeTrainer(makeModel(99), dir);
+  assertEquals(await second.resume(), 10);
+  await second.run(30);
+  assertEquals(second.losses, full.losses.slice(10, 30));
+  const lines = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n");
+  assertEquals(lines.map((l) => JSON.parse(l).step), [10, 20, 30]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("checkpoint: model round trip is bit-exact and loads through tf.loadLayersModel", async () => {
+  const dir = await Deno.makeTempDir();
+  const m = makeModel(5);
+  await saveLayersModelFiles(m, dir);
+  const json = JSON.parse(await Deno.readTextFile(`${dir}/model.json`));
+  assertEquals(json.weightsManifest[0].paths, ["model.weights.bin"]);
+  const back = await loadLayersModelFiles(dir);
+  const x = tf.randomNormal([3, 4], 0, 1, "float32", 1);
+  assertEquals(
+    Array.from((back.predict(x) as tf.Tensor).dataSync()),
+    Array.from((m.predict(x) as tf.Tensor).dataSync()),
+  );
+  await Deno.truncate(`${dir}/model.weights.bin`, 20);
+  const err = await assertRejects(() => loadLayersModelFiles(dir), Error, "model.weights.bin");
+  assert(err.message.includes("truncated"));
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("checkpoint: a half-written temp dir is ignored; truncated arrays.bin is reported", async () => {
+  const dir = await Deno.makeTempDir();
+  const t = makeTrainer(makeModel(2), dir);
+  await t.run(5);
+  await Deno.mkdir(`${dir}/checkpoints/.tmp-step_00000009-dead`);
+  await Deno.writeTextFile(`${dir}/checkpoints/.tmp-step_00000009-dead/state.json`, "{");
+  const ck = await loadCheckpoint(dir);
+  assertEquals(ck?.step, 5);
+  await Deno.truncate(`${ck!.dir}/arrays.bin`, 8);
+  await assertRejects(() => loadCheckpoint(dir), Error, "arrays.bin");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("trainer: NaN loss stops with the step named and keeps the last checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  const t = new Trainer<XY>({ ...makeTrainer(makeModel(4), dir, 7).options, checkpointEvery: 5 });
+  const err = await assertRejects(() => t.run(20), NonFiniteLossError, "step 7");
+  assertEquals((err as NonFiniteLossError).step, 7);
+  assertEquals((await loadCheckpoint(dir))?.step, 5);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("trainer: resume refuses a checkpoint written with another config", async () => {
+  const dir = await Deno.makeTempDir();
+  await makeTrainer(makeModel(2), dir).run(2);
+  const other = new Trainer<XY>({ ...makeTrainer(makeModel(2), dir).options, config: { x: 1 } });
+  await assertRejects(() => other.resume(), Error, "different config");
+  assertThrows(() => new Trainer<XY>({ ...other.options, models: {} }), RangeError, "models");
+  await Deno.remove(dir, { recursive: true });
+});
