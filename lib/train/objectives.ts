@@ -1,0 +1,96 @@
+/**
+ * Training objectives the {@link Trainer} calls each step: the diffusion teacher loss of the
+ * reference (method.md section 2) and the classifier's cross-entropy.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Parameterization } from "../diffusion/denoiser.ts";
+import type { DiscreteSchedule } from "../diffusion/schedule.ts";
+import { qSampleTensor, toX0AndEpsTensors } from "../diffusion/param_tf.ts";
+import { diffusionLoss, type DiffusionLossKind } from "../diffusion/weighting.ts";
+import type { StepContext, StepLoss } from "./trainer.ts";
+
+/** Settings of {@link teacherObjective}. */
+export interface TeacherObjectiveOptions {
+  /** Network mapping [x: [B,H,W,C], t: [B]] to a prediction [B,H,W,C]. */
+  model: tf.LayersModel;
+  /** The schedule table; t is drawn uniformly from 0..maxT. */
+  schedule: DiscreteSchedule;
+  /** What the network predicts. Default "x0" (the reference). */
+  parameterization?: Parameterization;
+  /** Loss weighting. Default "both" (mean over batch of max(mse_x0, mse_eps)). */
+  lossKind?: DiffusionLossKind;
+  /** Largest training index. Default `schedule.maxIndex` (the reference's 0..T). */
+  maxT?: number;
+}
+
+/** Draws a noise tensor of `shape` from the run's RNG (float32). */
+export function noiseTensor(shape: number[], rng: StepContext<unknown>["rng"]): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Float32Array.from(rng.normals(n)), shape, "float32");
+}
+
+/**
+ * The teacher's diffusion loss on a batch of clean images x0 `[B,H,W,C]` in [-1, 1]:
+ * t ~ U{0..maxT} and eps ~ N(0, I) from the run's RNG, z_t = sqrt(abar_t) x0 +
+ * sqrt(1-abar_t) eps, the network sees (z_t, t), and its prediction is turned into
+ * (x0, eps) for the weighting `lossKind`. Metrics: mse_x0, mse_eps.
+ */
+export function teacherObjective(
+  opts: TeacherObjectiveOptions,
+): (ctx: StepContext<tf.Tensor4D>) => StepLoss {
+  const p = opts.parameterization ?? "x0";
+  const kind = opts.lossKind ?? "both";
+  const maxT = opts.maxT ?? opts.schedule.maxIndex;
+  if (!Number.isInteger(maxT) || maxT < 0 || maxT > opts.schedule.maxIndex) {
+    throw new RangeError(`maxT must be an integer in 0..${opts.schedule.maxIndex}, got ${maxT}`);
+  }
+  return ({ batch: x0, rng }) => {
+    const B = x0.shape[0];
+    const t = Array.from({ length: B }, () => rng.int(0, maxT));
+    const abar = t.map((i) => opts.schedule.alphasBar[i]);
+    const eps = noiseTensor(x0.shape, rng);
+    const z = qSampleTensor(abar, x0, eps);
+    const pred = opts.model.apply([z, tf.tensor1d(t, "float32")], { training: true }) as tf.Tensor;
+    const { x0: px0, eps: peps } = toX0AndEpsTensors(z, pred, p, abar);
+    const loss = diffusionLoss({
+      kind,
+      predX0: px0,
+      predEps: peps,
+      x0,
+      eps,
+      alphaBar: abar,
+    });
+    return {
+      loss,
+      metrics: {
+        mse_x0: tf.losses.meanSquaredError(x0, px0) as tf.Scalar,
+        mse_eps: tf.losses.meanSquaredError(eps, peps) as tf.Scalar,
+      },
+    };
+  };
+}
+
+/** A labelled batch for classifier training: images `[B,H,W,C]` and integer labels `[B]`. */
+export interface LabelledBatch {
+  x: tf.Tensor4D;
+  y: tf.Tensor1D;
+}
+
+/**
+ * Cross-entropy of a classifier whose LAST output is the logits `[B, numClasses]` (our
+ * classifier returns [featureMap, pooled, logits]). Metric: accuracy on the batch.
+ */
+export function classifierObjective(
+  model: tf.LayersModel,
+  numClasses: number,
+): (ctx: StepContext<LabelledBatch>) => StepLoss {
+  return ({ batch }) => {
+    const out = model.apply(batch.x, { training: true }) as tf.Tensor | tf.Tensor[];
+    const logits = (Array.isArray(out) ? out[out.length - 1] : out) as tf.Tensor2D;
+    const onehot = tf.oneHot(batch.y.toInt(), numClasses);
+    const loss = tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
+    const acc = tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), batch.y.toInt()), "float32"));
+    return { loss, metrics: { accuracy: acc as tf.Scalar } };
+  };
+}
