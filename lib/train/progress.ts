@@ -64,10 +64,9 @@ export class ProgressReporter {
 
   /** Records a step; prints a line when the interval has passed or at the last step. */
   update(u: ProgressUpdate): void {
-    if (this.#firstStep === null) {
-      this.#firstStep = u.step - 1;
-      this.#start = performance.now();
-    }
+    // Speed counts from construction (just before the first step) and from the step the
+    // run started at, so a resumed run reports its own speed.
+    if (this.#firstStep === null) this.#firstStep = u.step - 1;
     this.#smooth = this.#smooth === null
       ? u.loss
       : this.smoothing * this.#smooth + (1 - this.smoothing) * u.loss;

@@ -25,7 +25,7 @@ import { ProgressReporter } from "./progress.ts";
 
 /** A source of training batches whose position can be saved and restored. */
 export interface DataSource<B> {
-  /** The next batch. */
+  /** The next batch. Tensors in it are disposed by the trainer after the step. */
   next(): B;
   /** JSON-serialisable position (epoch, order seed, offset, ...). */
   getState(): unknown;
@@ -231,6 +231,7 @@ export class Trainer<B> {
       );
       return r.loss;
     }, vars);
+    tf.dispose(batch as unknown as tf.TensorContainer);
     const loss = value.dataSync()[0];
     value.dispose();
     const metrics = Object.fromEntries(

@@ -1,0 +1,161 @@
+/**
+ * Run configurations of `deno task train` (JSON files in `configs/`), with validation that
+ * names the offending field, and the builders that turn a config into a model, data source
+ * and objective for the {@link Trainer}.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Parameterization } from "../diffusion/denoiser.ts";
+import { makeSchedule, type ScheduleName } from "../diffusion/schedule.ts";
+import type { DiffusionLossKind } from "../diffusion/weighting.ts";
+import { createUNet, UNET_PRESETS, type UNetConfig } from "../models/unet.ts";
+import { type ClassifierConfig, createClassifier } from "../models/classifier.ts";
+import type { ImageSet } from "../data/images.ts";
+import { loadMnist } from "../data/mnist.ts";
+import {
+  batchIterator,
+  type BatchIteratorState,
+  batchTensors,
+  type FlipMode,
+} from "../data/batches.ts";
+import type { OptimizerConfig } from "./optim.ts";
+import type { DataSource } from "./trainer.ts";
+
+/** Fields shared by every run config. */
+interface BaseRunConfig {
+  /** Seed of the run (RNG of noise and timesteps; data order uses `seed + 1`). */
+  seed: number;
+  /** Data set: only "mnist" ships; `nTest` digits are held out with `splitSeed`. */
+  data: { name: "mnist"; nTest?: number; splitSeed?: number; flip?: FlipMode };
+  /** Optimiser settings; `totalSteps` defaults to `steps`. */
+  optimizer: Omit<OptimizerConfig, "totalSteps"> & { totalSteps?: number };
+  /** Batch size. */
+  batchSize: number;
+  /** Number of optimiser steps. */
+  steps: number;
+  /** Checkpoint period in steps (0: only at the end). */
+  checkpointEvery?: number;
+  /** Metrics period in steps. */
+  logEvery?: number;
+  /** Evaluation period in steps (test accuracy, or a PNG sample grid for teachers). */
+  evalEvery?: number;
+}
+
+/** A diffusion teacher run. */
+export interface TeacherRunConfig extends BaseRunConfig {
+  kind: "teacher";
+  /** A preset name of {@link UNET_PRESETS} or a full UNet config (imageSize, ch, ...). */
+  model: keyof typeof UNET_PRESETS | UNetConfig;
+  /** Optional overrides applied on top of a preset (e.g. {"dropout": 0}). */
+  modelOverrides?: Partial<UNetConfig>;
+  /** Schedule: name and T (the reference: cosine, indices 0..T). */
+  schedule: { name: ScheduleName; T: number };
+  /** What the network predicts (default "x0", the reference). */
+  parameterization?: Parameterization;
+  /** Loss weighting (default "both"). */
+  loss?: DiffusionLossKind;
+  /** EMA decay of the weights (default 0.999). */
+  emaDecay?: number;
+  /** DDIM steps of the sample grids (default: min(T, 32)). */
+  sampleSteps?: number;
+}
+
+/** A classifier run (features for cFID and the distillation losses). */
+export interface ClassifierRunConfig extends BaseRunConfig {
+  kind: "classifier";
+  model: ClassifierConfig;
+}
+
+/** Any run config. */
+export type RunConfig = TeacherRunConfig | ClassifierRunConfig;
+
+function need(cond: boolean, msg: string): void {
+  if (!cond) throw new RangeError(`config: ${msg}`);
+}
+
+/** Validates a parsed JSON config; throws a RangeError naming the field. */
+export function validateRunConfig(c: RunConfig): RunConfig {
+  need(c.kind === "teacher" || c.kind === "classifier", `kind must be "teacher" or "classifier"`);
+  need(Number.isInteger(c.seed), `seed must be an integer, got ${c.seed}`);
+  need(c.data?.name === "mnist", `data.name must be "mnist", got ${c.data?.name}`);
+  need(Number.isInteger(c.batchSize) && c.batchSize >= 1, `batchSize must be >= 1`);
+  need(Number.isInteger(c.steps) && c.steps >= 1, `steps must be a positive integer`);
+  need(typeof c.optimizer === "object", "optimizer is required");
+  if (c.kind === "teacher") {
+    need(
+      typeof c.model === "object" || Object.hasOwn(UNET_PRESETS, c.model),
+      `model must be one of ${Object.keys(UNET_PRESETS).join(", ")} or a UNet config`,
+    );
+    need(
+      Number.isInteger(c.schedule?.T) && c.schedule.T >= 2,
+      `schedule.T must be an integer >= 2`,
+    );
+  }
+  return c;
+}
+
+/** Reads and validates a JSON config file. */
+export async function readRunConfig(path: string): Promise<RunConfig> {
+  let parsed: RunConfig;
+  try {
+    parsed = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new Error(`cannot read config ${path}: ${(e as Error).message}`);
+  }
+  return validateRunConfig(parsed);
+}
+
+/** The UNet config of a teacher run (preset + overrides). */
+export function teacherModelConfig(c: TeacherRunConfig): UNetConfig {
+  const base = typeof c.model === "string" ? UNET_PRESETS[c.model] : c.model;
+  return {
+    ...base,
+    chMult: [...base.chMult],
+    attnResolutions: [...base.attnResolutions],
+    ...c.modelOverrides,
+    parameterization: c.parameterization ?? "x0",
+  };
+}
+
+/** The schedule of a teacher run. */
+export function teacherSchedule(c: TeacherRunConfig) {
+  return makeSchedule(c.schedule.name, c.schedule.T);
+}
+
+/** Builds the (untrained) model of a run. */
+export function buildModel(c: RunConfig): tf.LayersModel {
+  return c.kind === "teacher" ? createUNet(teacherModelConfig(c)) : createClassifier(c.model);
+}
+
+/** The run's train and test sets (MNIST, seeded split). */
+export async function loadRunData(c: RunConfig): Promise<{ train: ImageSet; test: ImageSet }> {
+  return await loadMnist({ split: { nTest: c.data.nTest ?? 1000 }, seed: c.data.splitSeed ?? 0 });
+}
+
+/**
+ * A {@link DataSource} of tensors over an image set: `images` gives `[B,H,W,C]` tensors
+ * (teachers), `labelled` gives `{x, y}` (classifiers). Position is saved in checkpoints.
+ */
+export function imageDataSource(
+  set: ImageSet,
+  opts: { batchSize: number; seed: number; flip?: FlipMode },
+): { images: DataSource<tf.Tensor4D>; labelled: DataSource<{ x: tf.Tensor4D; y: tf.Tensor1D }> } {
+  let it = batchIterator(set, { ...opts, dropLast: true });
+  const state = {
+    getState: () => it.state(),
+    setState: (s: unknown) => {
+      it = batchIterator(set, { ...opts, dropLast: true }, s as BatchIteratorState);
+    },
+  };
+  return {
+    images: { ...state, next: () => batchTensors(it.next()).x },
+    labelled: {
+      ...state,
+      next: () => {
+        const { x, y } = batchTensors(it.next());
+        if (!y) throw new RangeError("classifier data must have labels");
+        return { x, y };
+      },
+    },
+  };
+}
