@@ -33,3 +33,18 @@ export * from "./lib/samplers/dpm_solver.ts";
 export * from "./lib/analytic/gaussian.ts";
 export * from "./lib/analytic/mixture.ts";
 export * from "./lib/analytic/distance.ts";
+export * from "./lib/notebook/show.ts";
+export * from "./lib/notebook/figures.ts";
+export {
+  klDivBatchmean,
+  klDivSum,
+  l2NormalizeLastAxis,
+  rcfdLoss,
+  type RcfdOptions,
+  stopGradient,
+} from "./lib/distill/rcfd.ts";
+export * from "./lib/distill/pd_target.ts";
+export * from "./lib/distill/isp2p.ts";
+export * from "./lib/distill/mp2p.ts";
+export * from "./lib/distill/rkd.ts";
+export * from "./lib/distill/rdd_objective.ts";
