@@ -4,7 +4,7 @@
  * and objective for the {@link Trainer}.
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import type { Parameterization } from "../diffusion/denoiser.ts";
 import { makeSchedule, type ScheduleName } from "../diffusion/schedule.ts";
 import type { DiffusionLossKind } from "../diffusion/weighting.ts";
