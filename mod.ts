@@ -56,3 +56,4 @@ export * from "./lib/models/layers.ts";
 export * from "./lib/models/unet.ts";
 export * from "./lib/models/classifier.ts";
 export * from "./lib/models/tf_denoiser.ts";
+export * from "./lib/tfjs/fast_cpu.ts";
