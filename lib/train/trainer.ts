@@ -277,7 +277,8 @@ export class Trainer<B> {
     while (this.#step < totalSteps) {
       const { loss, metrics } = this.trainStep();
       const step = this.#step;
-      progress.update({ step, loss, batchSize: o.batchSize, extra: { lr: metrics.lr ?? NaN } });
+      const lr = metrics.lr ?? metrics[`lr_${Object.keys(o.models)[0]}`];
+      progress.update({ step, loss, batchSize: o.batchSize, extra: { lr } });
       let line: Record<string, number> | null = step % logEvery === 0 || step === totalSteps
         ? { step, loss, ...metrics, seconds: (performance.now() - t0) / 1000 }
         : null;
