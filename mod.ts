@@ -57,3 +57,5 @@ export * from "./lib/models/unet.ts";
 export * from "./lib/models/classifier.ts";
 export * from "./lib/models/tf_denoiser.ts";
 export * from "./lib/tfjs/fast_cpu.ts";
+export * from "./lib/eval/generate.ts";
+export * from "./lib/train/run_config.ts";

@@ -19,9 +19,10 @@ import {
   type RunConfig,
   teacherModelConfig,
   teacherSchedule,
+  teacherTrainerOptions,
 } from "../train/run_config.ts";
 import { Trainer } from "../train/trainer.ts";
-import { classifierObjective, teacherObjective } from "../train/objectives.ts";
+import { classifierObjective } from "../train/objectives.ts";
 import { saveLayersModelFiles, writeFileAtomic } from "../train/checkpoint.ts";
 import { generateImages } from "../eval/generate.ts";
 import { imageGrid, writePng } from "../data/png.ts";
@@ -55,27 +56,19 @@ export async function trainFromConfig(
   await writeFileAtomic(`${runDir}/config.json`, JSON.stringify(config, null, 2));
   const { train, test } = await loadRunData(config);
   const model = buildModel(config);
-  const data = imageDataSource(train, {
-    batchSize: config.batchSize,
-    seed: config.seed + 1,
-    flip: config.data.flip,
-  });
-  const common = {
-    models: { model },
-    optimizer: { ...config.optimizer, totalSteps: config.optimizer.totalSteps ?? config.steps },
-    seed: config.seed,
-    batchSize: config.batchSize,
-    runDir,
-    checkpointEvery: config.checkpointEvery,
-    logEvery: config.logEvery,
-    evalEvery: config.evalEvery,
-    config: config as unknown as Record<string, unknown>,
-    label: config.kind,
-  };
   if (config.kind === "classifier") {
     const trainer = new Trainer({
-      ...common,
-      data: data.labelled,
+      models: { model },
+      optimizer: { ...config.optimizer, totalSteps: config.optimizer.totalSteps ?? config.steps },
+      seed: config.seed,
+      batchSize: config.batchSize,
+      runDir,
+      checkpointEvery: config.checkpointEvery,
+      logEvery: config.logEvery,
+      evalEvery: config.evalEvery,
+      config: config as unknown as Record<string, unknown>,
+      label: config.kind,
+      data: imageDataSource(train, { batchSize: config.batchSize, seed: config.seed + 1 }).labelled,
       loss: classifierObjective(model, config.model.numClasses),
       onEval: async () => ({ testAccuracy: await testAccuracy(model, test) }),
     });
@@ -92,10 +85,7 @@ export async function trainFromConfig(
   const parameterization = mc.parameterization ?? "x0";
   const sampleSteps = config.sampleSteps ?? Math.min(config.schedule.T, 32);
   const trainer = new Trainer({
-    ...common,
-    data: data.images,
-    emaDecay: config.emaDecay ?? 0.999,
-    loss: teacherObjective({ model, schedule, parameterization, lossKind: config.loss ?? "both" }),
+    ...teacherTrainerOptions(config, model, train, runDir),
     onEval: async (step, tr) => {
       const g = await tr.ema!.withEmaWeights(() =>
         generateImages(model, {

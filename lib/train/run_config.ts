@@ -19,7 +19,8 @@ import {
   type FlipMode,
 } from "../data/batches.ts";
 import type { OptimizerConfig } from "./optim.ts";
-import type { DataSource } from "./trainer.ts";
+import type { DataSource, TrainerOptions } from "./trainer.ts";
+import { teacherObjective } from "./objectives.ts";
 
 /** Fields shared by every run config. */
 interface BaseRunConfig {
@@ -157,5 +158,41 @@ export function imageDataSource(
         return { x, y };
       },
     },
+  };
+}
+
+/**
+ * The {@link Trainer} settings of a teacher run: optimiser (totalSteps defaults to the run's
+ * steps), seeded data order (`seed + 1`), EMA, the teacher objective and the checkpoint and
+ * log periods of the config. The CLI and notebooks share it, so either can resume the
+ * other's run; add `onEval`, `print` or `progressIntervalSec` on top.
+ */
+export function teacherTrainerOptions(
+  c: TeacherRunConfig,
+  model: tf.LayersModel,
+  train: ImageSet,
+  runDir?: string,
+): TrainerOptions<tf.Tensor4D> {
+  const mc = teacherModelConfig(c);
+  return {
+    models: { model },
+    optimizer: { ...c.optimizer, totalSteps: c.optimizer.totalSteps ?? c.steps },
+    seed: c.seed,
+    batchSize: c.batchSize,
+    runDir,
+    checkpointEvery: c.checkpointEvery,
+    logEvery: c.logEvery,
+    evalEvery: c.evalEvery,
+    config: c as unknown as Record<string, unknown>,
+    label: "teacher",
+    data: imageDataSource(train, { batchSize: c.batchSize, seed: c.seed + 1, flip: c.data.flip })
+      .images,
+    emaDecay: c.emaDecay ?? 0.999,
+    loss: teacherObjective({
+      model,
+      schedule: teacherSchedule(c),
+      parameterization: mc.parameterization ?? "x0",
+      lossKind: c.loss ?? "both",
+    }),
   };
 }
