@@ -1,6 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
-import { AdamOptimizer, clipByGlobalNorm, learningRateAt } from "../lib/train/optim.ts";
+import {
+  AdamOptimizer,
+  adamStepLoop,
+  adamStepOps,
+  clipByGlobalNorm,
+  learningRateAt,
+} from "../lib/train/optim.ts";
 import { Ema } from "../lib/train/ema.ts";
 
 await tf.setBackend("cpu");
@@ -113,4 +119,27 @@ Deno.test("Ema follows the closed form decay^k w0 + (1 - decay^k) w", async () =
   assertEquals(Array.from(w.dataSync()), [0, 1]);
   assertThrows(() => new Ema([w], 1), RangeError, "decay");
   ema.dispose();
+});
+
+Deno.test("Adam: the CPU loop update equals the tfjs-ops update", () => {
+  const h = {
+    lr: 0.01,
+    scale: 0.5,
+    b1: 0.9,
+    b2: 0.99,
+    eps: 1e-8,
+    bc1: 0.19,
+    bc2: 0.0199,
+    decay: 1e-3,
+  };
+  const mk = (seed: number) => tf.variable(tf.randomNormal([5, 3], 0, 1, "float32", seed));
+  const [w1, m1, v1] = [mk(1), mk(2), tf.variable(tf.abs(mk(3)))];
+  const [w2, m2, v2] = [tf.variable(w1.clone()), tf.variable(m1.clone()), tf.variable(v1.clone())];
+  const g = tf.randomNormal([5, 3], 0, 1, "float32", 4);
+  adamStepLoop(w1, g, m1, v1, h);
+  adamStepOps(w2, g, m2, v2, h);
+  for (const [a, b] of [[w1, w2], [m1, m2], [v1, v2]]) {
+    const x = a.dataSync(), y = b.dataSync();
+    x.forEach((xi, i) => assertAlmostEquals(xi, y[i], 1e-6 * (1 + Math.abs(y[i]))));
+  }
 });

@@ -8,6 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { groupNormCpu } from "./group_norm_cpu.ts";
 
 type Shape = (number | null)[];
 
@@ -83,7 +84,8 @@ export interface GroupNormArgs {
  * (G = {@link groupNormGroups}(C, maxGroups, minGroupChannels)), each
  * normalised by the mean and (biased) variance over its H*W*(C/G) values per sample, then a
  * learned per-channel scale `gamma` and shift `beta` (init 1 and 0); optionally followed by
- * SiLU. Computed as one reshape to `[B, H*W, G, C/G]` and one `tf.moments` over axes (1, 3).
+ * SiLU. Computed as one reshape to `[B, H*W, G, C/G]` and one `tf.moments` over axes (1, 3);
+ * on the CPU backend by the fused loops of {@link groupNormCpu} (same values and gradients).
  */
 export class GroupNorm extends tf.layers.Layer {
   /** Registered class name (model.json). */
@@ -121,6 +123,10 @@ export class GroupNorm extends tf.layers.Layer {
       const x = singleTensor(inputs, "GroupNorm") as tf.Tensor4D;
       const [b, h, w, c] = x.shape;
       const g = groupNormGroups(c, this.maxGroups, this.minGroupChannels);
+      if (tf.getBackend() === "cpu") {
+        const gamma = this.gamma.read() as tf.Tensor1D, beta = this.beta.read() as tf.Tensor1D;
+        return groupNormCpu(x, gamma, beta, g, this.epsilon, this.fuseSilu);
+      }
       const grouped = tf.reshape(x, [b, h * w, g, c / g]);
       const { mean, variance } = tf.moments(grouped, [1, 3], true);
       const normed = tf.mul(tf.sub(grouped, mean), tf.rsqrt(tf.add(variance, this.epsilon)));

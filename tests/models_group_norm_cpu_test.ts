@@ -1,0 +1,58 @@
+import * as tf from "@tensorflow/tfjs";
+import { assertLess } from "@std/assert";
+import { groupNormCpu } from "../lib/models/group_norm_cpu.ts";
+import { silu } from "../lib/models/layers.ts";
+
+await tf.setBackend("cpu");
+
+/** The composed-ops GroupNorm (the layer's non-CPU path), as the reference. */
+function composed(x: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, groups: number, act: boolean) {
+  const [n, h, w, c] = x.shape;
+  const grouped = tf.reshape(x, [n, h * w, groups, c / groups]);
+  const { mean, variance } = tf.moments(grouped, [1, 3], true);
+  const normed = tf.mul(tf.sub(grouped, mean), tf.rsqrt(tf.add(variance, 1e-5)));
+  const y = tf.add(tf.mul(tf.reshape(normed, [n, h, w, c]), g), b);
+  return act ? silu(y) : y;
+}
+
+function maxRel(a: tf.Tensor, b: tf.Tensor): number {
+  const x = a.dataSync(), y = b.dataSync();
+  let m = 0;
+  for (let i = 0; i < x.length; i++) {
+    m = Math.max(m, Math.abs(x[i] - y[i]) / (1e-3 + Math.abs(y[i])));
+  }
+  return m;
+}
+
+for (
+  const [shape, groups, act] of [[[2, 3, 4, 6], 3, true], [[3, 5, 2, 8], 2, false], [
+    [1, 4, 4, 5],
+    1,
+    true,
+  ]] as const
+) {
+  Deno.test(`groupNormCpu equals composed ops, value and gradients: [${shape}] G=${groups} silu=${act}`, () => {
+    const x = tf.randomNormal([...shape], 0.3, 1.5, "float32", 1) as tf.Tensor4D;
+    const c = shape[3];
+    const g = tf.randomNormal([c], 1, 0.3, "float32", 2) as tf.Tensor1D;
+    const b = tf.randomNormal([c], 0, 0.3, "float32", 3) as tf.Tensor1D;
+    const dy = tf.randomNormal([...shape], 0, 1, "float32", 4);
+    const f1 = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+      tf.sum(
+        tf.mul(
+          groupNormCpu(xx as tf.Tensor4D, gg as tf.Tensor1D, bb as tf.Tensor1D, groups, 1e-5, act),
+          dy,
+        ),
+      );
+    const f2 = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+      tf.sum(
+        tf.mul(composed(xx as tf.Tensor4D, gg as tf.Tensor1D, bb as tf.Tensor1D, groups, act), dy),
+      );
+    assertLess(
+      maxRel(groupNormCpu(x, g, b, groups, 1e-5, act), composed(x, g, b, groups, act)),
+      1e-4,
+    );
+    const g1 = tf.grads(f1)([x, g, b]), g2 = tf.grads(f2)([x, g, b]);
+    for (let i = 0; i < 3; i++) assertLess(maxRel(g1[i], g2[i]), 2e-3, `gradient ${i}`);
+  });
+}
