@@ -1,0 +1,175 @@
+/**
+ * `deno task demo [--steps S] [--batch B] [--eval-samples n] [--out DIR] [--fast]`
+ *
+ * The whole pipeline on shipped defaults, in minutes on 2 CPU cores: it loads the MNIST
+ * teacher, the classifier and the 2-step PD student that the project trained itself
+ * (`data/`, see `data/README.md` for the exact commands), runs the LAST distillation round
+ * (2 -> 1 step) twice from the same start and seed — plain PD and RDD (RCFD + IS_P2P +
+ * M_P2P, the reference's objective) — and prints one table: method, steps, cFID (classifier
+ * FID against the held-out digits, same n and noise seed for every row), NFE and ms/image,
+ * with the teacher's own DDIM at 1, 2 and 8 steps as baselines. Sample grids and
+ * results.json go to `--out` (default runs/demo). `--fast` is the reduced form CI runs.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type * as tf from "@tensorflow/tfjs";
+import { type BackendPreference, describeBackend, selectBackend } from "../tfjs/backend.ts";
+import {
+  imageDataSource,
+  loadRunData,
+  readRunConfig,
+  teacherSchedule,
+} from "../train/run_config.ts";
+import { loadLayersModelFiles, writeFileAtomic } from "../train/checkpoint.ts";
+import "../models/unet.ts";
+import { cloneModel, distillRound } from "../distill/rounds.ts";
+import type { RddPresetName } from "../distill/rdd_objective.ts";
+import { evaluateStudent, referenceStats } from "../eval/cfid.ts";
+import { generateImages } from "../eval/generate.ts";
+import { imageGrid, writePng } from "../data/png.ts";
+import { formatTable, type ResultRow } from "./distill.ts";
+
+/** Where the shipped artifacts live (relative to the repository root). */
+export const DEMO_DATA = {
+  teacher: "data/teacher",
+  classifier: "data/classifier",
+  student: "data/student_2step",
+  referenceStats: "data/mnist_cfid_reference.json",
+};
+
+/** Settings of one demo run. */
+export interface DemoOptions {
+  /** Optimiser steps of each last-round run (PD and RDD). */
+  steps: number;
+  /** Batch size of the last round. */
+  batchSize: number;
+  /** Generated images per cFID row. */
+  evalSamples: number;
+  /** Output directory. */
+  out: string;
+  /** Learning rate of the last round (Adam, cosine decay, clip 1). */
+  lr: number;
+  /** Teacher DDIM baselines (step counts). */
+  teacherSteps: number[];
+}
+
+/** Default and `--fast` settings. */
+export const DEMO_PROFILES: Record<"default" | "fast", DemoOptions> = {
+  default: {
+    steps: 150,
+    batchSize: 32,
+    evalSamples: 500,
+    out: "runs/demo",
+    lr: 1e-4,
+    teacherSteps: [1, 2, 8],
+  },
+  fast: {
+    steps: 6,
+    batchSize: 8,
+    evalSamples: 64,
+    out: "runs/demo",
+    lr: 1e-4,
+    teacherSteps: [1, 2],
+  },
+};
+
+/** Runs the demo; returns the result rows (also printed and saved). */
+export async function runDemo(o: DemoOptions, root = "."): Promise<ResultRow[]> {
+  const t0 = performance.now();
+  const p = (rel: string) => `${root}/${rel}`;
+  const tcfg = await readRunConfig(p(`${DEMO_DATA.teacher}/config.json`));
+  if (tcfg.kind !== "teacher") throw new RangeError(`${DEMO_DATA.teacher} is not a teacher run`);
+  const schedule = teacherSchedule(tcfg);
+  const parameterization = tcfg.parameterization ?? "x0";
+  const teacher = await loadLayersModelFiles(p(`${DEMO_DATA.teacher}/model`));
+  const classifier = await loadLayersModelFiles(p(`${DEMO_DATA.classifier}/model`));
+  const student2 = await loadLayersModelFiles(p(`${DEMO_DATA.student}/model`));
+  const { train, test } = await loadRunData(tcfg);
+  const ref = await referenceStats(classifier, test, p(DEMO_DATA.referenceStats));
+  await Deno.mkdir(`${o.out}/samples`, { recursive: true });
+  const rows: ResultRow[] = [];
+  const evaluate = async (model: tf.LayersModel, steps: number, label: string) => {
+    const row = await evaluateStudent({
+      model,
+      steps,
+      schedule,
+      parameterization,
+      n: o.evalSamples,
+      seed: "demo-eval",
+      classifier,
+      refStats: ref,
+    });
+    const grid = await generateImages(model, {
+      schedule,
+      parameterization,
+      steps,
+      n: 64,
+      imageShape: [32, 32, 1],
+      seed: "demo-grid",
+    });
+    const file = `${o.out}/samples/${label.replace(/[^a-z0-9]+/gi, "_")}_${steps}step.png`;
+    await writePng(file, imageGrid(grid.images, { cols: 8 }));
+    console.log(`${label}, ${steps} step(s): cFID ${row.cfid.toFixed(3)} -> ${file}`);
+    rows.push({ model: label, ...row });
+  };
+  for (const k of o.teacherSteps) await evaluate(teacher, k, "teacher DDIM");
+  await evaluate(student2, 2, "PD student (shipped)");
+  for (const method of ["pd", "rdd"] as RddPresetName[]) {
+    const data = imageDataSource(train, { batchSize: o.batchSize, seed: 7 }).images;
+    const { student, head } = await distillRound({
+      teacher: student2,
+      student: await cloneModel(student2),
+      schedule,
+      parameterization,
+      teacherSteps: 2,
+      method,
+      classifier,
+      data,
+      optimizer: { lr: o.lr },
+      steps: o.steps,
+      seed: 7,
+      batchSize: o.batchSize,
+      logEvery: Math.max(1, Math.floor(o.steps / 10)),
+    });
+    await evaluate(student, 1, `${method.toUpperCase()} 2->1 (this run)`);
+    student.dispose();
+    head?.dispose();
+  }
+  const table = formatTable(rows);
+  const minutes = (performance.now() - t0) / 60000;
+  console.log(`\n${table}\n\n${describeBackend()} | ${minutes.toFixed(1)} min in all`);
+  await writeFileAtomic(
+    `${o.out}/results.json`,
+    JSON.stringify({ options: o, backend: describeBackend(), minutes, table: rows }, null, 2),
+  );
+  return rows;
+}
+
+if (import.meta.main) {
+  const { values: v } = parseArgs({
+    args: Deno.args,
+    options: {
+      steps: { type: "string" },
+      batch: { type: "string" },
+      "eval-samples": { type: "string" },
+      out: { type: "string" },
+      lr: { type: "string" },
+      fast: { type: "boolean", default: false },
+      backend: { type: "string" },
+    },
+  });
+  const o = { ...DEMO_PROFILES[v.fast ? "fast" : "default"] };
+  const num = (s: string | undefined, name: string, min: number) => {
+    if (s === undefined) return undefined;
+    const n = Number(s);
+    if (!(n >= min)) throw new RangeError(`--${name} must be a number >= ${min}, got ${s}`);
+    return n;
+  };
+  o.steps = num(v.steps, "steps", 1) ?? o.steps;
+  o.batchSize = num(v.batch, "batch", 1) ?? o.batchSize;
+  o.evalSamples = num(v["eval-samples"], "eval-samples", 2) ?? o.evalSamples;
+  o.lr = num(v.lr, "lr", 0) ?? o.lr;
+  o.out = v.out ?? o.out;
+  await selectBackend({ prefer: v.backend as BackendPreference | undefined, log: true });
+  await runDemo(o);
+}
