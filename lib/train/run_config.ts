@@ -6,7 +6,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { Parameterization } from "../diffusion/denoiser.ts";
-import { makeSchedule, type ScheduleName } from "../diffusion/schedule.ts";
+import { type DiscreteSchedule, makeSchedule, type ScheduleName } from "../diffusion/schedule.ts";
 import type { DiffusionLossKind } from "../diffusion/weighting.ts";
 import { createUNet, UNET_PRESETS, type UNetConfig } from "../models/unet.ts";
 import { type ClassifierConfig, createClassifier } from "../models/classifier.ts";
@@ -119,7 +119,7 @@ export function teacherModelConfig(c: TeacherRunConfig): UNetConfig {
 }
 
 /** The schedule of a teacher run. */
-export function teacherSchedule(c: TeacherRunConfig) {
+export function teacherSchedule(c: TeacherRunConfig): DiscreteSchedule {
   return makeSchedule(c.schedule.name, c.schedule.T);
 }
 

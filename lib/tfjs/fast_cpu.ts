@@ -1,0 +1,172 @@
+/**
+ * Fast tfjs CPU backend. Replaces, on the tfjs "cpu" backend, the kernels Conv2D,
+ * Conv2DBackpropInput, Conv2DBackpropFilter, FusedConv2D (stride-1 convs as one GEMM per
+ * filter tap on a padded copy, others as im2col + GEMM), BatchMatMul and _FusedMatMul by
+ * single-precision GEMMs from oneDNN (`dnnl_sgemm`) or OpenBLAS (`cblas_sgemm`) via Deno FFI,
+ * and the float32 ops Add, Sub, Multiply, RealDiv (broadcasting), Sum, Mean, last-axis
+ * Softmax, Sigmoid, Slice, SplitV and PadV2 by strided row loops (the stock ones compute an n-d index
+ * per element). Cases the fast kernels do not cover (NCHW, dilation > 1, non-float32, PReLU,
+ * unusual bias shapes, non-broadcast batch dims) run the original tfjs kernels.
+ *
+ * Usage: `enableFastCpu()` once, before or after `tf.setBackend("cpu")`; needs `--allow-ffi`
+ * and libdnnl.so.2 or libopenblas.so.0. Without them it changes nothing and says why.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import { type Blas, loadBlas } from "./kernels/blas.ts";
+import { makeConvKernels } from "./kernels/conv.ts";
+import { makeMatMulKernels } from "./kernels/matmul.ts";
+import { ELEMENTWISE_KERNELS, makeElementwiseKernels } from "./kernels/elementwise.ts";
+import { makeSliceKernels } from "./kernels/slice.ts";
+
+/** Kernel names the fast path replaces on the "cpu" backend. */
+export const FAST_CPU_KERNELS: readonly string[] = [
+  "Conv2D",
+  "Conv2DBackpropInput",
+  "Conv2DBackpropFilter",
+  "FusedConv2D",
+  "BatchMatMul",
+  "_FusedMatMul",
+  ...ELEMENTWISE_KERNELS,
+  "Slice",
+  "SplitV",
+  "PadV2",
+];
+
+/** Outcome of {@link enableFastCpu}. */
+export interface FastCpuStatus {
+  /** True when the fast kernels are registered. */
+  readonly enabled: boolean;
+  /** Kernel names now served by the fast path (empty when disabled). */
+  readonly registered: readonly string[];
+  /** Shared library in use. */
+  readonly library?: string;
+  /** BLAS worker threads. */
+  readonly threads?: number;
+  /** Why the fast path is off (library missing, no --allow-ffi, ...). */
+  readonly reason?: string;
+}
+
+/** Options of {@link enableFastCpu}. */
+export interface FastCpuOptions {
+  /** CBLAS library paths to try (default: common OpenBLAS locations; env RDD_BLAS_LIB first). */
+  readonly libraryPaths?: readonly string[];
+  /**
+   * GEMM worker threads (default: env RDD_BLAS_THREADS, else 1). One thread is the default
+   * because on a shared or busy machine multi-threaded GEMMs of these sizes lose far more in
+   * barrier waits than they gain (measured: 1 thread 10-20x faster per attention-sized call
+   * at load 6 on 2 cores); use 2 on an idle 2-core machine.
+   */
+  readonly threads?: number;
+}
+
+interface Active {
+  blas: Blas;
+  stock: Map<string, tf.KernelConfig>;
+  status: FastCpuStatus;
+}
+
+let active: Active | undefined;
+const fallbacks = new Map<string, number>();
+
+/**
+ * Registers the fast kernels on the tfjs "cpu" backend (idempotent) and returns what was
+ * registered; on failure returns `{ enabled: false, reason }` and leaves tfjs untouched.
+ */
+export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
+  if (active) return active.status;
+  if (
+    options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)
+  ) {
+    throw new RangeError(`options.threads: expected an integer >= 1, got ${options.threads}`);
+  }
+  let blas: Blas;
+  try {
+    blas = loadBlas(options.libraryPaths);
+  } catch (e) {
+    return { enabled: false, registered: [], reason: e instanceof Error ? e.message : String(e) };
+  }
+  blas.setThreads(options.threads ?? defaultThreads());
+  const stock = new Map<string, tf.KernelConfig>();
+  for (const name of FAST_CPU_KERNELS) {
+    const config = tf.getKernel(name, "cpu");
+    if (!config) {
+      blas.close();
+      return { enabled: false, registered: [], reason: `tfjs cpu backend lacks kernel ${name}` };
+    }
+    stock.set(name, config);
+  }
+  const stockFuncs = Object.fromEntries(
+    [...stock].map(([n, c]): [string, tf.KernelFunc] => [n, (args) => {
+      fallbacks.set(n, (fallbacks.get(n) ?? 0) + 1);
+      return c.kernelFunc(args);
+    }]),
+  );
+  const funcs = {
+    ...makeConvKernels(blas, stockFuncs),
+    ...makeMatMulKernels(blas, stockFuncs),
+    ...makeElementwiseKernels(stockFuncs),
+    ...makeSliceKernels(stockFuncs),
+  };
+  for (const name of FAST_CPU_KERNELS) {
+    tf.unregisterKernel(name, "cpu");
+    tf.registerKernel({ ...stock.get(name)!, kernelFunc: funcs[name] });
+  }
+  const status: FastCpuStatus = {
+    enabled: true,
+    registered: [...FAST_CPU_KERNELS],
+    library: blas.path,
+    threads: blas.threads(),
+  };
+  active = { blas, stock, status };
+  return status;
+}
+
+/** Restores the stock tfjs cpu kernels and unloads the BLAS library (no-op when disabled). */
+export function disableFastCpu(): void {
+  if (!active) return;
+  for (const [name, config] of active.stock) {
+    tf.unregisterKernel(name, "cpu");
+    tf.registerKernel(config);
+  }
+  active.blas.close();
+  active = undefined;
+}
+
+function defaultThreads(): number {
+  let env: string | undefined;
+  try {
+    env = Deno.env.get("RDD_BLAS_THREADS");
+  } catch {
+    env = undefined;
+  }
+  const n = Number(env);
+  return env && Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+/**
+ * Sets the GEMM worker threads of the enabled fast path (returns false when it is disabled).
+ * Throws RangeError for `n` not an integer >= 1.
+ */
+export function setFastCpuThreads(n: number): boolean {
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RangeError(`n: expected an integer >= 1, got ${n}`);
+  }
+  if (!active) return false;
+  active.blas.setThreads(n);
+  active.status = { ...active.status, threads: active.blas.threads() };
+  return true;
+}
+
+/** Current state of the fast path. */
+export function fastCpuStatus(): FastCpuStatus {
+  return active?.status ?? { enabled: false, registered: [], reason: "enableFastCpu() not called" };
+}
+
+/**
+ * How many calls each fast kernel handed to the stock tfjs kernel (unsupported case) since the
+ * process started; kernels never falling back are absent.
+ */
+export function fastCpuFallbacks(): Record<string, number> {
+  return Object.fromEntries(fallbacks);
+}

@@ -1,0 +1,248 @@
+/**
+ * Float32 broadcast binary ops (Add, Sub, Multiply, RealDiv), reductions (Sum, Mean) and
+ * last-axis Softmax for the tfjs CPU backend, as row loops over merged strided axes.
+ */
+import {
+  backend_util,
+  broadcast_util,
+  type KernelFunc,
+  type TensorInfo,
+  util,
+} from "@tensorflow/tfjs-core";
+import { forEachRow, maskedStrides, mergeAxes } from "./strided.ts";
+import { cpuBackend, f32Values, type KernelArgs } from "./cpu_access.ts";
+
+/** Binary ops with a fast float32 path. */
+export type BinaryOp = "add" | "sub" | "mul" | "div";
+
+const BINARY_EXPR: Record<BinaryOp, string> = {
+  add: "x + y",
+  sub: "x - y",
+  mul: "x * y",
+  div: "x / y",
+};
+
+/**
+ * Block kernel over the last two merged axes: o[po + i * so1 + j] = op(a[pa + i * sa1 + j * ia],
+ * b[pb + i * sb1 + j * ib]) for i < n1, j < n0, with ia, ib in {0, 1}.
+ */
+type BinaryBlock = (
+  o: Float32Array,
+  po: number,
+  a: Float32Array,
+  pa: number,
+  b: Float32Array,
+  pb: number,
+  n1: number,
+  so1: number,
+  sa1: number,
+  sb1: number,
+  n0: number,
+  ia: number,
+  ib: number,
+) => void;
+
+/**
+ * Compiles the block kernel of one op with the op inlined (one function per op keeps every
+ * loop monomorphic); the three inner loops cover both-contiguous, b-broadcast and a-broadcast.
+ */
+function compileBlock(expr: string): BinaryBlock {
+  const loop = (x: string, y: string, pre: string) =>
+    `${pre} for (let j = 0; j < n0; j++) { const x = ${x}, y = ${y}; o[qo + j] = ${expr}; }`;
+  return new Function(
+    "o, po, a, pa, b, pb, n1, so1, sa1, sb1, n0, ia, ib",
+    `for (let i = 0; i < n1; i++) {
+      const qo = po + i * so1, qa = pa + i * sa1, qb = pb + i * sb1;
+      if (ia === 1 && ib === 1) { ${loop("a[qa + j]", "b[qb + j]", "")} }
+      else if (ib === 0 && ia === 1) { ${loop("a[qa + j]", "yb", "const yb = b[qb];")} }
+      else if (ia === 0 && ib === 1) { ${loop("xa", "b[qb + j]", "const xa = a[qa];")} }
+      else { ${loop("a[qa]", "b[qb]", "")} }
+    }`,
+  ) as BinaryBlock;
+}
+
+const BINARY_BLOCKS = Object.fromEntries(
+  Object.entries(BINARY_EXPR).map(([op, expr]) => [op, compileBlock(expr)]),
+) as Record<BinaryOp, BinaryBlock>;
+
+/** Prepends size-1 axes so that the shape has rank >= 2 (block kernels need two axes). */
+function atLeast2(sizes: number[], kinds: string[], kind: string): void {
+  while (sizes.length < 2) sizes.unshift(1), kinds.unshift(kind);
+}
+
+/**
+ * out = a (op) b with numpy broadcasting; `a`, `b` row-major of shapes `aShape`, `bShape`.
+ * Returns the values and the broadcast shape. Throws when the shapes do not broadcast.
+ */
+export function broadcastBinary(
+  op: BinaryOp,
+  a: Float32Array,
+  aShape: readonly number[],
+  b: Float32Array,
+  bShape: readonly number[],
+): { values: Float32Array; shape: number[] } {
+  const shape = broadcast_util.assertAndGetBroadcastShape(aShape as number[], bShape as number[]);
+  const r = shape.length;
+  const pad = (s: readonly number[]) => [...new Array(r - s.length).fill(1), ...s];
+  const as = pad(aShape), bs = pad(bShape);
+  const kinds = shape.map((_, i) => `${as[i] === 1 ? 0 : 1}${bs[i] === 1 ? 0 : 1}`);
+  const m = mergeAxes(shape, kinds);
+  const out = new Float32Array(util.sizeFromShape(shape));
+  if (out.length === 0) return { values: out, shape };
+  atLeast2(m.sizes, m.kinds, "11");
+  const sa = maskedStrides(m.sizes, m.kinds.map((k) => k[0] === "1"));
+  const sb = maskedStrides(m.sizes, m.kinds.map((k) => k[1] === "1"));
+  const so = maskedStrides(m.sizes, m.kinds.map(() => true));
+  const r0 = m.sizes.length - 1, r1 = r0 - 1;
+  const n1 = m.sizes[r1], n0 = m.sizes[r0];
+  const block = BINARY_BLOCKS[op];
+  forEachRow(
+    m.sizes.slice(0, r0),
+    [so, sa, sb],
+    (off) =>
+      block(out, off[0], a, off[1], b, off[2], n1, so[r1], sa[r1], sb[r1], n0, sa[r0], sb[r0]),
+  );
+  return { values: out, shape };
+}
+
+/**
+ * Sum of `x` (row-major, shape `shape`) over `axes` (non-negative, any order), accumulated in
+ * float64. Returns the values in the order of the kept axes (reduced axes removed).
+ */
+export function reduceSum(
+  x: Float32Array,
+  shape: readonly number[],
+  axes: readonly number[],
+): Float32Array {
+  for (const ax of axes) {
+    if (!Number.isInteger(ax) || ax < 0 || ax >= shape.length) {
+      throw new RangeError(`axes: expected integers in [0, ${shape.length}), got [${axes}]`);
+    }
+  }
+  const kinds = shape.map((_, i) => (axes.includes(i) ? "r" : "k"));
+  const m = mergeAxes(shape, kinds);
+  const outSize = shape.reduce((p, s, i) => (axes.includes(i) ? p : p * s), 1);
+  const acc = new Float64Array(outSize);
+  if (x.length === 0) return new Float32Array(outSize);
+  atLeast2(m.sizes, m.kinds, "k");
+  const sx = maskedStrides(m.sizes, m.kinds.map(() => true));
+  const so = maskedStrides(m.sizes, m.kinds.map((k) => k === "k"));
+  const r0 = m.sizes.length - 1, r1 = r0 - 1;
+  const n1 = m.sizes[r1], n0 = m.sizes[r0], sx1 = sx[r1], so1 = so[r1];
+  const outer = m.sizes.slice(0, r0);
+  if (m.kinds[r0] === "r") {
+    forEachRow(outer, [sx, so], (off) => {
+      for (let i = 0; i < n1; i++) {
+        let s = 0;
+        for (let j = 0, p = off[0] + i * sx1; j < n0; j++) s += x[p + j];
+        acc[off[1] + i * so1] += s;
+      }
+    });
+  } else {
+    forEachRow(outer, [sx, so], (off) => {
+      for (let i = 0; i < n1; i++) {
+        const p = off[0] + i * sx1, q = off[1] + i * so1;
+        for (let j = 0; j < n0; j++) acc[q + j] += x[p + j];
+      }
+    });
+  }
+  return Float32Array.from(acc);
+}
+
+/** Logistic sigmoid 1 / (1 + exp(-x)), elementwise (float32 out). */
+export function sigmoid(x: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = 1 / (1 + Math.exp(-x[i]));
+  return out;
+}
+
+/** Softmax over the last axis of `x` viewed as [rows, n] (max-subtracted, float32 out). */
+export function softmaxLastAxis(x: Float32Array, n: number): Float32Array {
+  if (!Number.isInteger(n) || n < 1 || x.length % n !== 0) {
+    throw new RangeError(`n: expected a divisor of x.length ${x.length}, got ${n}`);
+  }
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < x.length; r += n) {
+    let mx = -Infinity;
+    for (let j = 0; j < n; j++) if (x[r + j] > mx) mx = x[r + j];
+    let s = 0;
+    for (let j = 0; j < n; j++) {
+      const e = Math.exp(x[r + j] - mx);
+      out[r + j] = e;
+      s += e;
+    }
+    for (let j = 0; j < n; j++) out[r + j] /= s;
+  }
+  return out;
+}
+
+const BINARY: Record<string, BinaryOp> = {
+  Add: "add",
+  Sub: "sub",
+  Multiply: "mul",
+  RealDiv: "div",
+};
+
+/** Kernel names served by {@link makeElementwiseKernels}. */
+export const ELEMENTWISE_KERNELS: readonly string[] = [
+  ...Object.keys(BINARY),
+  "Sum",
+  "Mean",
+  "Softmax",
+  "Sigmoid",
+];
+
+/** Elementwise / reduction kernel functions, falling back to `stock[name]` for non-float32. */
+export function makeElementwiseKernels(
+  stock: Record<string, KernelFunc>,
+): Record<string, KernelFunc> {
+  const kernels: Record<string, KernelFunc> = {};
+  for (const [name, op] of Object.entries(BINARY)) {
+    kernels[name] = (args: KernelArgs) => {
+      const be = cpuBackend(args);
+      const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+      const av = f32Values(be, a), bv = f32Values(be, b);
+      if (!av || !bv) return stock[name](args);
+      const { values, shape } = broadcastBinary(op, av, a.shape, bv, b.shape);
+      return be.makeTensorInfo(shape, "float32", values);
+    };
+  }
+  const reduce = (name: string, divide: boolean): KernelFunc => (args: KernelArgs) => {
+    const be = cpuBackend(args);
+    const { x } = args.inputs as { x: TensorInfo };
+    const { axis, keepDims } = args.attrs as unknown as {
+      axis: number | number[];
+      keepDims: boolean;
+    };
+    const xv = f32Values(be, x);
+    if (!xv) return stock[name](args);
+    const axes = util.parseAxisParam(axis, x.shape);
+    const [outShape, reduceShape] = backend_util.computeOutAndReduceShapes(x.shape, axes);
+    const values = reduceSum(xv, x.shape, axes);
+    if (divide) {
+      const inv = 1 / util.sizeFromShape(reduceShape);
+      for (let i = 0; i < values.length; i++) values[i] *= inv;
+    }
+    const shape = keepDims ? backend_util.expandShapeToKeepDim(outShape, axes) : outShape;
+    return be.makeTensorInfo(shape, "float32", values);
+  };
+  kernels.Sum = reduce("Sum", false);
+  kernels.Mean = reduce("Mean", true);
+  kernels.Softmax = (args: KernelArgs) => {
+    const be = cpuBackend(args);
+    const { logits } = args.inputs as { logits: TensorInfo };
+    const { dim } = args.attrs as unknown as { dim: number };
+    const xv = f32Values(be, logits);
+    const r = logits.shape.length;
+    if (!xv || r === 0 || (dim !== -1 && dim !== r - 1)) return stock.Softmax(args);
+    return be.makeTensorInfo(logits.shape, "float32", softmaxLastAxis(xv, logits.shape[r - 1]));
+  };
+  kernels.Sigmoid = (args: KernelArgs) => {
+    const be = cpuBackend(args);
+    const { x } = args.inputs as { x: TensorInfo };
+    const xv = f32Values(be, x);
+    if (!xv) return stock.Sigmoid(args);
+    return be.makeTensorInfo(x.shape, "float32", sigmoid(xv));
+  };
+  return kernels;
+}

@@ -1,0 +1,111 @@
+/** BatchMatMul and _FusedMatMul kernels for the tfjs CPU backend on BLAS sgemm. */
+import { broadcast_util, type KernelFunc, type TensorInfo, util } from "@tensorflow/tfjs-core";
+import type { Blas } from "./blas.ts";
+import { biasActivationInPlace, isFastActivation } from "./activation.ts";
+import { channelBias, cpuBackend, f32Values, type KernelArgs } from "./cpu_access.ts";
+
+/** Sizes of a (broadcast) batched product op(A) [m, k] @ op(B) [k, n]. */
+export interface MatMulPlan {
+  readonly batchA: number;
+  readonly batchB: number;
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  /** Output shape: broadcast batch dims + [m, n]. */
+  readonly outShape: number[];
+}
+
+/**
+ * Plans a tfjs batched matmul of a [...batchA, rows, cols] and b [...batchB, rows, cols].
+ * Returns undefined when the batch sizes are neither equal nor 1 (left to the stock kernel).
+ * Throws RangeError when the inner dimensions differ.
+ */
+export function planMatMul(
+  aShape: readonly number[],
+  bShape: readonly number[],
+  transA: boolean,
+  transB: boolean,
+): MatMulPlan | undefined {
+  if (aShape.length < 2 || bShape.length < 2) {
+    throw new RangeError(`a, b: expected rank >= 2, got [${aShape}] and [${bShape}]`);
+  }
+  const ra = aShape.length, rb = bShape.length;
+  const k = transA ? aShape[ra - 2] : aShape[ra - 1];
+  const kb = transB ? bShape[rb - 1] : bShape[rb - 2];
+  if (k !== kb) {
+    throw new RangeError(
+      `b: inner dimension ${kb} of [${bShape}] (transposeB=${transB}) must equal ${k} of ` +
+        `a [${aShape}] (transposeA=${transA})`,
+    );
+  }
+  const batchA = util.sizeFromShape(aShape.slice(0, -2));
+  const batchB = util.sizeFromShape(bShape.slice(0, -2));
+  if (batchA !== batchB && batchA !== 1 && batchB !== 1) return undefined;
+  const m = transA ? aShape[ra - 1] : aShape[ra - 2];
+  const n = transB ? bShape[rb - 2] : bShape[rb - 1];
+  const outer = broadcast_util.assertAndGetBroadcastShape(aShape.slice(0, -2), bShape.slice(0, -2));
+  return { batchA, batchB, m, n, k, outShape: [...outer, m, n] };
+}
+
+/** out [batch, m, n] = op(a) @ op(b) per batch (a batch of 1 is broadcast), float32. */
+export function batchMatMul(
+  blas: Blas,
+  a: Float32Array,
+  b: Float32Array,
+  p: MatMulPlan,
+  transA: boolean,
+  transB: boolean,
+): Float32Array {
+  const { batchA, batchB, m, n, k } = p;
+  const batch = Math.max(batchA, batchB);
+  const out = new Float32Array(batch * m * n);
+  const lda = transA ? m : k, ldb = transB ? k : n;
+  if (batchB === 1 && !transA) {
+    // Every A shares B: one tall product [batch * m, k] @ [k, n].
+    blas.sgemm(false, transB, batch * m, n, k, 1, a, lda, b, ldb, 0, out, n);
+    return out;
+  }
+  for (let i = 0; i < batch; i++) {
+    const ai = a.subarray((batchA === 1 ? 0 : i) * m * k);
+    const bi = b.subarray((batchB === 1 ? 0 : i) * k * n);
+    blas.sgemm(transA, transB, m, n, k, 1, ai, lda, bi, ldb, 0, out.subarray(i * m * n), n);
+  }
+  return out;
+}
+
+/** BatchMatMul and _FusedMatMul kernel functions, falling back to `stock[name]`. */
+export function makeMatMulKernels(
+  blas: Blas,
+  stock: Record<string, KernelFunc>,
+): Record<string, KernelFunc> {
+  const run = (args: KernelArgs, name: string) => {
+    const be = cpuBackend(args);
+    const { a, b, bias, preluActivationWeights } = args.inputs as Record<
+      string,
+      TensorInfo | undefined
+    >;
+    const attrs = args.attrs as unknown as {
+      transposeA: boolean;
+      transposeB: boolean;
+      activation?: string;
+      leakyreluAlpha?: number;
+    };
+    const transA = !!attrs.transposeA, transB = !!attrs.transposeB;
+    const p = planMatMul(a!.shape, b!.shape, transA, transB);
+    const av = f32Values(be, a!), bv = f32Values(be, b!);
+    const biasV = channelBias(be, bias, p?.n ?? 0);
+    const act = attrs.activation;
+    if (!p || !av || !bv || !biasV.ok || preluActivationWeights || !isFastActivation(act)) {
+      return stock[name](args);
+    }
+    const out = batchMatMul(blas, av, bv, p, transA, transB);
+    if (name === "_FusedMatMul" && p.n > 0) {
+      biasActivationInPlace(out, p.n, biasV.values, act, attrs.leakyreluAlpha);
+    }
+    return be.makeTensorInfo(p.outShape, "float32", out);
+  };
+  return {
+    BatchMatMul: (args: KernelArgs) => run(args, "BatchMatMul"),
+    _FusedMatMul: (args: KernelArgs) => run(args, "_FusedMatMul"),
+  };
+}

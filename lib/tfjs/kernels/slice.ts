@@ -1,0 +1,135 @@
+/** Float32 Slice, SplitV and PadV2 kernels for the tfjs CPU backend (contiguous-run copies). */
+import {
+  backend_util,
+  type KernelFunc,
+  slice_util,
+  type TensorInfo,
+  util,
+} from "@tensorflow/tfjs-core";
+import { forEachRow, maskedStrides } from "./strided.ts";
+import { cpuBackend, type CpuBackendLike, f32Values, type KernelArgs } from "./cpu_access.ts";
+
+/**
+ * Copies the box `begin` .. `begin + size` (per axis, elements) out of `x` (row-major, shape
+ * `shape`). Throws RangeError when the box leaves the array.
+ */
+export function sliceBox(
+  x: Float32Array,
+  shape: readonly number[],
+  begin: readonly number[],
+  size: readonly number[],
+): Float32Array {
+  if (begin.length !== shape.length || size.length !== shape.length) {
+    throw new RangeError(
+      `begin, size: expected length ${shape.length}, got ${begin.length}, ${size.length}`,
+    );
+  }
+  shape.forEach((s, i) => {
+    if (begin[i] < 0 || size[i] < 0 || begin[i] + size[i] > s) {
+      throw new RangeError(
+        `begin/size: axis ${i} box [${begin[i]}, +${size[i]}) exceeds size ${s}`,
+      );
+    }
+  });
+  const out = new Float32Array(util.sizeFromShape(size as number[]));
+  if (out.length === 0) return out;
+  const xStrides = maskedStrides(shape, shape.map(() => true));
+  let start = 0;
+  for (let i = 0; i < shape.length; i++) start += begin[i] * xStrides[i];
+  // Innermost contiguous run: axis k and every whole axis after it.
+  let k = shape.length - 1;
+  while (k > 0 && size[k] === shape[k]) k--;
+  const n = k < 0 ? 1 : size.slice(k).reduce((p, v) => p * v, 1);
+  const sizes = [...size.slice(0, Math.max(k, 0)), n];
+  const src = [...xStrides.slice(0, Math.max(k, 0)), 1];
+  const dst = maskedStrides(sizes, sizes.map(() => true));
+  forEachRow(sizes, [src, dst], (off) => {
+    const s0 = start + off[0];
+    out.set(x.subarray(s0, s0 + n), off[1]);
+  });
+  return out;
+}
+
+/**
+ * Constant padding: `x` (row-major, shape `shape`) placed into an array of shape
+ * shape[i] + before[i] + after[i] filled with `value`. `paddings[i] = [before, after]`,
+ * non-negative. Returns the values and the padded shape.
+ */
+export function padConstant(
+  x: Float32Array,
+  shape: readonly number[],
+  paddings: readonly (readonly [number, number])[],
+  value: number,
+): { values: Float32Array; shape: number[] } {
+  if (paddings.length !== shape.length || paddings.some(([b, a]) => !(b >= 0 && a >= 0))) {
+    throw new RangeError(`paddings: expected ${shape.length} non-negative [before, after] pairs`);
+  }
+  const outShape = shape.map((s, i) => s + paddings[i][0] + paddings[i][1]);
+  const out = new Float32Array(util.sizeFromShape(outShape));
+  if (value !== 0) out.fill(value);
+  if (x.length === 0) return { values: out, shape: outShape };
+  const r = shape.length;
+  const sizes = r === 0 ? [1] : [...shape];
+  const outStrides = maskedStrides(outShape, outShape.map(() => true));
+  const src = maskedStrides(sizes, sizes.map(() => true));
+  const dst = r === 0 ? [1] : outStrides;
+  const start = paddings.reduce((p, [b], i) => p + b * outStrides[i], 0);
+  const n = sizes[sizes.length - 1];
+  forEachRow(sizes, [src, dst], (off) => {
+    out.set(x.subarray(off[0], off[0] + n), start + off[1]);
+  });
+  return { values: out, shape: outShape };
+}
+
+function sliceInfo(be: CpuBackendLike, x: TensorInfo, begin: number[], size: number[]): TensorInfo {
+  const xv = f32Values(be, x)!;
+  return be.makeTensorInfo(size, "float32", sliceBox(xv, x.shape, begin, size));
+}
+
+/** Slice, SplitV and PadV2 kernel functions, falling back to `stock[name]` for non-float32. */
+export function makeSliceKernels(stock: Record<string, KernelFunc>): Record<string, KernelFunc> {
+  return {
+    PadV2: (args: KernelArgs) => {
+      const be = cpuBackend(args);
+      const { x } = args.inputs as { x: TensorInfo };
+      const { paddings, constantValue } = args.attrs as unknown as {
+        paddings: [number, number][];
+        constantValue: number;
+      };
+      const xv = f32Values(be, x);
+      if (!xv) return stock.PadV2(args);
+      const { values, shape } = padConstant(xv, x.shape, paddings, constantValue);
+      return be.makeTensorInfo(shape, "float32", values);
+    },
+    Slice: (args: KernelArgs) => {
+      const be = cpuBackend(args);
+      const { x } = args.inputs as { x: TensorInfo };
+      const { begin, size } = args.attrs as unknown as {
+        begin: number | number[];
+        size: number | number[];
+      };
+      if (!f32Values(be, x)) return stock.Slice(args);
+      const [b, s] = slice_util.parseSliceParams(x as never, begin, size);
+      return sliceInfo(be, x, b, s);
+    },
+    SplitV: (args: KernelArgs) => {
+      const be = cpuBackend(args);
+      const { x } = args.inputs as { x: TensorInfo };
+      const { numOrSizeSplits, axis } = args.attrs as unknown as {
+        numOrSizeSplits: number | number[];
+        axis: number;
+      };
+      if (!f32Values(be, x)) return stock.SplitV(args);
+      const ax = util.parseAxisParam(axis, x.shape)[0];
+      const splits = backend_util.prepareSplitSize(x as never, numOrSizeSplits, ax);
+      const begin = x.shape.map(() => 0);
+      return splits.map((len) => {
+        const size = [...x.shape];
+        size[ax] = len;
+        const t = sliceInfo(be, x, [...begin], size);
+        begin[ax] += len;
+        return t;
+      });
+    },
+  };
+}

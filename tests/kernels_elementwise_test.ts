@@ -1,0 +1,153 @@
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertEquals, assertLess, assertThrows } from "@std/assert";
+import { Rng } from "../lib/core/rng.ts";
+import { disableFastCpu, enableFastCpu, fastCpuFallbacks } from "../lib/tfjs/fast_cpu.ts";
+import { broadcastBinary, reduceSum, softmaxLastAxis } from "../lib/tfjs/kernels/elementwise.ts";
+import { padConstant, sliceBox } from "../lib/tfjs/kernels/slice.ts";
+
+await tf.setBackend("cpu");
+await tf.ready();
+
+function randn(rng: Rng, shape: number[]): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Float32Array.from(rng.normals(n)), shape);
+}
+
+function fallbackCount(): number {
+  return Object.values(fastCpuFallbacks()).reduce((a, b) => a + b, 0);
+}
+
+/** Asserts fast == stock (1e-5 relative to the reference scale) with no stock fallback. */
+function assertSameAsStock(f: () => tf.Tensor | tf.Tensor[], what: string): void {
+  disableFastCpu();
+  const stock = [f()].flat();
+  assert(enableFastCpu().enabled);
+  const before = fallbackCount();
+  const fast = [f()].flat();
+  assertEquals(fallbackCount(), before, `${what}: fell back to the stock kernel`);
+  disableFastCpu();
+  assertEquals(fast.length, stock.length, what);
+  stock.forEach((s, i) => {
+    assertEquals(fast[i].shape, s.shape, what);
+    const a = fast[i].dataSync(), b = s.dataSync();
+    let err = 0, scale = 1e-6;
+    for (let j = 0; j < a.length; j++) {
+      err = Math.max(err, Math.abs(a[j] - b[j]));
+      scale = Math.max(scale, Math.abs(b[j]));
+    }
+    assertLess(err / scale, 1e-5, `${what} output ${i}`);
+  });
+  tf.dispose([...stock, ...fast]);
+}
+
+Deno.test("fast cpu: broadcast Add/Sub/Mul/Div match the stock kernels", () => {
+  const rng = new Rng(11);
+  const pairs: [number[], number[]][] = [
+    [[2, 3, 4], [2, 3, 4]],
+    [[2, 5, 3, 2], [2, 1, 3, 1]],
+    [[4, 3], [3]],
+    [[3, 1, 5], [1, 4, 1]],
+    [[6], []],
+    [[], [2, 2]],
+    [[2, 4, 4, 6], [2, 1, 1, 6]],
+  ];
+  for (const [as, bs] of pairs) {
+    const a = randn(rng, as), b = tf.add(tf.abs(randn(rng, bs)), 0.5);
+    assertSameAsStock(
+      () => [tf.add(a, b), tf.sub(a, b), tf.mul(a, b), tf.div(a, b), tf.sub(b, a)],
+      `${as} op ${bs}`,
+    );
+    tf.dispose([a, b]);
+  }
+});
+
+Deno.test("fast cpu: Sum, Mean (any axes, keepDims), Softmax, Sigmoid, moments match stock", () => {
+  const rng = new Rng(12);
+  const x = randn(rng, [3, 4, 5, 2]);
+  const axesList: (number | number[] | undefined)[] = [undefined, 0, 3, -1, [1, 3], [0, 2], [
+    0,
+    1,
+    2,
+    3,
+  ]];
+  for (const axis of axesList) {
+    for (const keep of [false, true]) {
+      assertSameAsStock(
+        () => [tf.sum(x, axis, keep), tf.mean(x, axis, keep)],
+        `axis ${axis} ${keep}`,
+      );
+    }
+  }
+  assertSameAsStock(() => {
+    const { mean, variance } = tf.moments(x, [1, 3], true);
+    return [mean, variance, tf.softmax(x), tf.softmax(tf.mul(x, 30)), tf.sigmoid(tf.mul(x, 10))];
+  }, "moments/softmax/sigmoid");
+  tf.dispose(x);
+});
+
+Deno.test("fast cpu: Slice, SplitV (any axis) and PadV2 match stock", () => {
+  const rng = new Rng(13);
+  const x = randn(rng, [3, 4, 6]);
+  assertSameAsStock(
+    () => [
+      tf.slice(x, [1, 0, 2], [2, 4, 3]),
+      tf.slice(x, [0, 1, 0], [3, 2, 6]),
+      tf.slice(x, [2, 3, 5], [1, 1, 1]),
+      ...tf.split(x, 3, 2),
+      ...tf.split(x, [1, 3], 1),
+      ...tf.split(x, [2, 1], 0),
+      tf.pad(x, [[1, 0], [0, 2], [3, 1]]),
+      tf.pad(x, [[0, 0], [1, 1], [0, 0]], -2.5),
+      tf.pad(tf.reshape(x, [72]), [[2, 3]]),
+    ],
+    "slices and pads",
+  );
+  tf.dispose(x);
+});
+
+Deno.test("fast cpu: gradients through GroupNorm-like broadcast chains match stock", () => {
+  const rng = new Rng(14);
+  const x = randn(rng, [2, 6, 4, 2]), g = randn(rng, [8]), w = randn(rng, [8, 9]);
+  const f = (xx: tf.Tensor, gg: tf.Tensor, ww: tf.Tensor) => {
+    const { mean, variance } = tf.moments(xx, [1, 3], true);
+    const n = tf.mul(tf.sub(xx, mean), tf.rsqrt(tf.add(variance, 1e-5)));
+    const h = tf.mul(tf.reshape(n, [2, 6, 8]), gg);
+    const [q, k] = tf.split(
+      tf.reshape(tf.matMul(tf.reshape(h, [12, 8]), ww), [2, 6, 9]),
+      [4, 5],
+      2,
+    );
+    return tf.sum(tf.mul(tf.softmax(tf.matMul(q, q, false, true)), tf.sum(k, 2, true)));
+  };
+  assertSameAsStock(() => tf.grads(f)([x, g, w]), "grads");
+  tf.dispose([x, g, w]);
+});
+
+Deno.test("pure helpers: analytic values and input checks", () => {
+  const r = broadcastBinary(
+    "sub",
+    new Float32Array([1, 2, 3, 4, 5, 6]),
+    [2, 3],
+    new Float32Array([1, 2]),
+    [2, 1],
+  );
+  assertEquals(r.shape, [2, 3]);
+  assertEquals(Array.from(r.values), [0, 1, 2, 2, 3, 4]);
+  assertEquals(Array.from(reduceSum(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], [0])), [5, 7, 9]);
+  assertEquals(Array.from(reduceSum(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], [1])), [6, 15]);
+  const sm = softmaxLastAxis(new Float32Array([0, Math.log(3), 1000, 1000]), 2);
+  [0.25, 0.75, 0.5, 0.5].forEach((p, i) => assertLess(Math.abs(sm[i] - p), 1e-7));
+  assertEquals(Array.from(sliceBox(new Float32Array([0, 1, 2, 3, 4, 5]), [2, 3], [0, 1], [2, 2])), [
+    1,
+    2,
+    4,
+    5,
+  ]);
+  const padded = padConstant(new Float32Array([1, 2]), [1, 2], [[0, 1], [1, 0]], 7);
+  assertEquals(padded.shape, [2, 3]);
+  assertEquals(Array.from(padded.values), [7, 1, 2, 7, 7, 7]);
+  assertThrows(() => padConstant(new Float32Array(2), [2], [[-1, 0]], 0), RangeError, "paddings");
+  assertThrows(() => reduceSum(new Float32Array(6), [2, 3], [2]), RangeError, "axes");
+  assertThrows(() => sliceBox(new Float32Array(6), [2, 3], [1, 2], [1, 2]), RangeError, "axis 1");
+  assertThrows(() => broadcastBinary("add", new Float32Array(6), [2, 3], new Float32Array(2), [2]));
+});
