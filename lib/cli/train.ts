@@ -55,7 +55,7 @@ export async function trainFromConfig(
   await Deno.mkdir(`${runDir}/samples`, { recursive: true });
   await writeFileAtomic(`${runDir}/config.json`, JSON.stringify(config, null, 2));
   const { train, test } = await loadRunData(config);
-  const model = buildModel(config);
+  const model = await buildModel(config);
   if (config.kind === "classifier") {
     const trainer = new Trainer({
       models: { model },

@@ -19,6 +19,7 @@ import {
   type FlipMode,
 } from "../data/batches.ts";
 import type { OptimizerConfig } from "./optim.ts";
+import { loadLayersModelFiles } from "./checkpoint.ts";
 import type { DataSource, TrainerOptions } from "./trainer.ts";
 import { teacherObjective } from "./objectives.ts";
 
@@ -40,6 +41,12 @@ interface BaseRunConfig {
   logEvery?: number;
   /** Evaluation period in steps (test accuracy, or a PNG sample grid for teachers). */
   evalEvery?: number;
+  /**
+   * Warm start: a model directory (`model.json` + weights of the same architecture, e.g.
+   * `runs/<earlier run>/model`) whose weights initialise the model; the optimiser starts
+   * fresh. A later stage of a run is a new config with `initFrom` set to the earlier stage.
+   */
+  initFrom?: string;
 }
 
 /** A diffusion teacher run. */
@@ -123,9 +130,25 @@ export function teacherSchedule(c: TeacherRunConfig): DiscreteSchedule {
   return makeSchedule(c.schedule.name, c.schedule.T);
 }
 
-/** Builds the (untrained) model of a run. */
-export function buildModel(c: RunConfig): tf.LayersModel {
-  return c.kind === "teacher" ? createUNet(teacherModelConfig(c)) : createClassifier(c.model);
+/**
+ * Builds the model of a run: untrained, or with the weights of `initFrom` (same
+ * architecture, else an error naming the directory).
+ */
+export async function buildModel(c: RunConfig): Promise<tf.LayersModel> {
+  const model = c.kind === "teacher"
+    ? createUNet(teacherModelConfig(c))
+    : createClassifier(c.model);
+  if (c.initFrom) {
+    const init = await loadLayersModelFiles(c.initFrom);
+    const want = model.weights.map((w) => w.shape.join("x")).join(",");
+    const got = init.weights.map((w) => w.shape.join("x")).join(",");
+    if (want !== got) {
+      throw new RangeError(`config: initFrom ${c.initFrom} has another architecture than model`);
+    }
+    model.setWeights(init.getWeights());
+    init.dispose();
+  }
+  return model;
 }
 
 /** The run's train and test sets (MNIST, seeded split). */
