@@ -151,3 +151,20 @@ Deno.test("pure helpers: analytic values and input checks", () => {
   assertThrows(() => sliceBox(new Float32Array(6), [2, 3], [1, 2], [1, 2]), RangeError, "axis 1");
   assertThrows(() => broadcastBinary("add", new Float32Array(6), [2, 3], new Float32Array(2), [2]));
 });
+
+Deno.test("fast cpu: x2 / x3 nearest upsample and its gradient match stock", () => {
+  const rng = new Rng(21);
+  for (const [shape, f] of [[[2, 3, 4, 5], 2], [[1, 2, 2, 3], 3]] as const) {
+    const x = randn(rng, [...shape]) as tf.Tensor4D;
+    const dy = randn(rng, [shape[0], shape[1] * f, shape[2] * f, shape[3]]);
+    const size: [number, number] = [shape[1] * f, shape[2] * f];
+    assertSameAsStock(() => tf.image.resizeNearestNeighbor(x, size), `resize x${f}`);
+    assertSameAsStock(
+      () =>
+        tf.grad((v: tf.Tensor) =>
+          tf.sum(tf.mul(tf.image.resizeNearestNeighbor(v as tf.Tensor4D, size), dy))
+        )(x),
+      `resize grad x${f}`,
+    );
+  }
+});

@@ -5,7 +5,8 @@
  * single-precision GEMMs from oneDNN (`dnnl_sgemm`) or OpenBLAS (`cblas_sgemm`) via Deno FFI,
  * and the float32 ops Add, Sub, Multiply, RealDiv (broadcasting), Sum, Mean, last-axis
  * Softmax, Sigmoid, Slice, SplitV and PadV2 by strided row loops (the stock ones compute an n-d index
- * per element). Cases the fast kernels do not cover (NCHW, dilation > 1, non-float32, PReLU,
+ * per element), and the integer-factor nearest-neighbour upsample (ResizeNearestNeighbor) and
+ * its gradient by block copies. Cases the fast kernels do not cover (NCHW, dilation > 1, non-float32, PReLU,
  * unusual bias shapes, non-broadcast batch dims) run the original tfjs kernels.
  *
  * Usage: `enableFastCpu()` once, before or after `tf.setBackend("cpu")`; needs `--allow-ffi`
@@ -18,6 +19,7 @@ import { makeConvKernels } from "./kernels/conv.ts";
 import { makeMatMulKernels } from "./kernels/matmul.ts";
 import { ELEMENTWISE_KERNELS, makeElementwiseKernels } from "./kernels/elementwise.ts";
 import { makeSliceKernels } from "./kernels/slice.ts";
+import { makeResizeKernels } from "./kernels/resize.ts";
 
 /** Kernel names the fast path replaces on the "cpu" backend. */
 export const FAST_CPU_KERNELS: readonly string[] = [
@@ -107,6 +109,7 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
     ...makeMatMulKernels(blas, stockFuncs),
     ...makeElementwiseKernels(stockFuncs),
     ...makeSliceKernels(stockFuncs),
+    ...makeResizeKernels(stockFuncs),
   };
   for (const name of FAST_CPU_KERNELS) {
     tf.unregisterKernel(name, "cpu");
