@@ -79,6 +79,14 @@ export function learningRateAt(config: OptimizerConfig, step: number): number {
   return minLr + (config.lr - minLr) * (1 + Math.cos(Math.PI * p)) / 2;
 }
 
+/** Global L2 norm of a list of gradients (one host read). */
+export function globalNorm(grads: tf.Tensor[]): number {
+  const normT = tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))));
+  const norm = normT.dataSync()[0];
+  normT.dispose();
+  return norm;
+}
+
 /**
  * Scales `grads` so that their global L2 norm is at most `maxNorm` (no change when already
  * below). Returns the clipped gradients (new tensors) and the norm before clipping.
@@ -88,9 +96,7 @@ export function clipByGlobalNorm(
   maxNorm: number,
 ): { grads: tf.Tensor[]; norm: number } {
   if (!(maxNorm > 0)) throw new RangeError(`maxNorm must be > 0, got ${maxNorm}`);
-  const normT = tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))));
-  const norm = normT.dataSync()[0];
-  normT.dispose();
+  const norm = globalNorm(grads);
   const scale = norm > maxNorm ? maxNorm / norm : 1;
   return { grads: grads.map((g) => tf.mul(g, scale)), norm };
 }
@@ -217,9 +223,7 @@ export class AdamOptimizer {
     const clip = c.gradClipNorm ?? 0;
     let gradNorm = NaN, scale = 1;
     if (clip > 0) {
-      const normT = tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))));
-      gradNorm = normT.dataSync()[0];
-      normT.dispose();
+      gradNorm = globalNorm(grads);
       if (gradNorm > clip) scale = clip / gradNorm;
     }
     const lr = this.currentLr;
