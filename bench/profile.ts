@@ -1,6 +1,7 @@
 /**
  * Per-kernel time profile of one UNet training step on the tfjs CPU backend (fast kernels on
  * unless `--stock`). Usage: deno run -A bench/profile.ts [tiny|mnist] [batch] [--stock]
+ * [--forward] (profile the inference forward pass instead) [--calls] (slowest shapes too)
  */
 import * as tf from "@tensorflow/tfjs";
 import { enableFastCpu } from "../lib/tfjs/fast_cpu.ts";
@@ -18,10 +19,11 @@ const bench = unetBench({
   chMult: [...UNET_PRESETS[preset].chMult],
   attnResolutions: [...UNET_PRESETS[preset].attnResolutions],
 }, batch);
-await bench.step();
+const run = Deno.args.includes("--forward") ? bench.forward : bench.step;
+await run();
 const t0 = performance.now();
 const info = await tf.profile(async () => {
-  await bench.step();
+  await run();
 });
 const total = performance.now() - t0;
 const byName = new Map<string, { ms: number; calls: number }>();

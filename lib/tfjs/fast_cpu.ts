@@ -16,6 +16,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { type Blas, loadBlas } from "./kernels/blas.ts";
 import { makeConvKernels } from "./kernels/conv.ts";
+import { type Dnnl, openDnnl } from "./kernels/dnnl.ts";
 import { makeMatMulKernels } from "./kernels/matmul.ts";
 import { ELEMENTWISE_KERNELS, makeElementwiseKernels } from "./kernels/elementwise.ts";
 import { makeSliceKernels } from "./kernels/slice.ts";
@@ -43,6 +44,11 @@ export interface FastCpuStatus {
   readonly registered: readonly string[];
   /** Shared library in use. */
   readonly library?: string;
+  /**
+   * True when convolutions, softmax, SiLU and sigmoid run as oneDNN primitives (else as GEMMs
+   * and JS loops).
+   */
+  readonly dnnlPrimitives?: boolean;
   /** BLAS worker threads. */
   readonly threads?: number;
   /** Why the fast path is off (library missing, no --allow-ffi, ...). */
@@ -64,6 +70,7 @@ export interface FastCpuOptions {
 
 interface Active {
   blas: Blas;
+  dnnl?: Dnnl;
   stock: Map<string, tf.KernelConfig>;
   status: FastCpuStatus;
 }
@@ -89,6 +96,7 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
     return { enabled: false, registered: [], reason: e instanceof Error ? e.message : String(e) };
   }
   blas.setThreads(options.threads ?? defaultThreads());
+  const dnnl = openPrimitives(blas.path);
   const stock = new Map<string, tf.KernelConfig>();
   for (const name of FAST_CPU_KERNELS) {
     const config = tf.getKernel(name, "cpu");
@@ -105,9 +113,9 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
     }]),
   );
   const funcs = {
-    ...makeConvKernels(blas, stockFuncs),
+    ...makeConvKernels(blas, stockFuncs, dnnl),
     ...makeMatMulKernels(blas, stockFuncs),
-    ...makeElementwiseKernels(stockFuncs),
+    ...makeElementwiseKernels(stockFuncs, dnnl),
     ...makeSliceKernels(stockFuncs),
     ...makeResizeKernels(stockFuncs),
   };
@@ -119,9 +127,10 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
     enabled: true,
     registered: [...FAST_CPU_KERNELS],
     library: blas.path,
+    dnnlPrimitives: dnnl !== undefined,
     threads: blas.threads(),
   };
-  active = { blas, stock, status };
+  active = { blas, dnnl, stock, status };
   return status;
 }
 
@@ -132,17 +141,35 @@ export function disableFastCpu(): void {
     tf.unregisterKernel(name, "cpu");
     tf.registerKernel(config);
   }
+  active.dnnl?.close();
   active.blas.close();
   active = undefined;
 }
 
-function defaultThreads(): number {
-  let env: string | undefined;
+/**
+ * oneDNN's primitives (convolutions, softmax, SiLU, sigmoid) when the GEMM library is oneDNN
+ * 2.x, else undefined (convs then run as GEMMs, the rest as JS loops). Env RDD_DNNL=0 turns
+ * them off (to compare the two paths).
+ */
+function openPrimitives(path: string): Dnnl | undefined {
+  if (!path.includes("dnnl") || readEnv("RDD_DNNL") === "0") return undefined;
   try {
-    env = Deno.env.get("RDD_BLAS_THREADS");
+    return openDnnl(path);
   } catch {
-    env = undefined;
+    return undefined;
   }
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+function defaultThreads(): number {
+  const env = readEnv("RDD_BLAS_THREADS");
   const n = Number(env);
   return env && Number.isInteger(n) && n >= 1 ? n : 1;
 }
@@ -159,6 +186,14 @@ export function setFastCpuThreads(n: number): boolean {
   active.blas.setThreads(n);
   active.status = { ...active.status, threads: active.blas.threads() };
   return true;
+}
+
+/**
+ * The oneDNN primitives of the enabled fast path (for fused ops such as GroupNorm+SiLU that
+ * need a vectorised SiLU), or undefined when the fast path or oneDNN is off.
+ */
+export function fastCpuDnnl(): Dnnl | undefined {
+  return active?.dnnl;
 }
 
 /** Current state of the fast path. */

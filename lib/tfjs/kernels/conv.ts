@@ -4,6 +4,7 @@
  */
 import { backend_util, type KernelFunc, type TensorInfo } from "@tensorflow/tfjs-core";
 import type { Blas } from "./blas.ts";
+import { type Dnnl, dnnlSupports } from "./dnnl.ts";
 import { col2imAdd, type ConvGeometry, im2col, isPointwise, patchSize } from "./im2col.ts";
 import { biasActivationInPlace, isFastActivation } from "./activation.ts";
 import { channelBias, cpuBackend, f32Values, type KernelArgs, Scratch } from "./cpu_access.ts";
@@ -171,20 +172,29 @@ function outShape(g: ConvGeometry): number[] {
 
 /**
  * The four conv kernel functions (Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter,
- * FusedConv2D), each falling back to `stock[name]` for cases it does not handle.
+ * FusedConv2D): oneDNN's convolution primitives when `dnnl` is given and supports the
+ * geometry, else the GEMM formulations above; `stock[name]` for cases neither handles.
  */
 export function makeConvKernels(
   blas: Blas,
   stock: Record<string, KernelFunc>,
+  dnnl?: Dnnl,
 ): Record<string, KernelFunc> {
   const scratch: [Scratch, Scratch] = [new Scratch(), new Scratch()];
+  const useDnnl = (g: ConvGeometry) => dnnl !== undefined && dnnlSupports(g);
+  const forward = (x: Float32Array, w: Float32Array, g: ConvGeometry, bias?: Float32Array) => {
+    if (!useDnnl(g)) return conv2dForward(blas, scratch, x, w, g);
+    const y = new Float32Array(g.batch * g.outH * g.outW * g.outC);
+    dnnl!.forward(x, w, bias?.length === g.outC ? bias : undefined, y, g);
+    return y;
+  };
   const conv2D: KernelFunc = (args: KernelArgs) => {
     const be = cpuBackend(args);
     const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
     const g = convGeometry(x.shape, filter.shape, args.attrs as unknown as ConvAttrs);
     const xv = f32Values(be, x), wv = f32Values(be, filter);
     if (!g || !xv || !wv) return stock.Conv2D(args);
-    return be.makeTensorInfo(outShape(g), "float32", conv2dForward(blas, scratch, xv, wv, g));
+    return be.makeTensorInfo(outShape(g), "float32", forward(xv, wv, g));
   };
   const backpropInput: KernelFunc = (args: KernelArgs) => {
     const be = cpuBackend(args);
@@ -193,7 +203,13 @@ export function makeConvKernels(
     const g = convGeometry(attrs.inputShape, filter.shape, attrs);
     const dyv = f32Values(be, dy), wv = f32Values(be, filter);
     if (!g || !dyv || !wv) return stock.Conv2DBackpropInput(args);
-    const dx = conv2dBackpropInput(blas, scratch, dyv, wv, g);
+    let dx: Float32Array;
+    if (useDnnl(g)) {
+      dx = new Float32Array(g.batch * g.inH * g.inW * g.inC);
+      dnnl!.backwardData(dyv, wv, dx, g);
+    } else {
+      dx = conv2dBackpropInput(blas, scratch, dyv, wv, g);
+    }
     return be.makeTensorInfo([g.batch, g.inH, g.inW, g.inC], "float32", dx);
   };
   const backpropFilter: KernelFunc = (args: KernelArgs) => {
@@ -203,7 +219,13 @@ export function makeConvKernels(
     const g = convGeometry(x.shape, attrs.filterShape, attrs);
     const xv = f32Values(be, x), dyv = f32Values(be, dy);
     if (!g || !xv || !dyv) return stock.Conv2DBackpropFilter(args);
-    const dw = conv2dBackpropFilter(blas, scratch, xv, dyv, g);
+    let dw: Float32Array;
+    if (useDnnl(g)) {
+      dw = new Float32Array(g.kH * g.kW * g.inC * g.outC);
+      dnnl!.backwardWeights(xv, dyv, dw, undefined, g);
+    } else {
+      dw = conv2dBackpropFilter(blas, scratch, xv, dyv, g);
+    }
     return be.makeTensorInfo([g.kH, g.kW, g.inC, g.outC], "float32", dw);
   };
   const fused: KernelFunc = (args: KernelArgs) => {
@@ -223,8 +245,9 @@ export function makeConvKernels(
     if (!g || !xv || !wv || !bv.ok || preluActivationWeights || !isFastActivation(act)) {
       return stock.FusedConv2D(args);
     }
-    const y = conv2dForward(blas, scratch, xv, wv, g);
-    biasActivationInPlace(y, g.outC, bv.values, act, attrs.leakyreluAlpha);
+    const y = forward(xv, wv, g, bv.values);
+    const fusedBias = useDnnl(g) && bv.values?.length === g.outC;
+    biasActivationInPlace(y, g.outC, fusedBias ? undefined : bv.values, act, attrs.leakyreluAlpha);
     return be.makeTensorInfo(outShape(g), "float32", y);
   };
   return {

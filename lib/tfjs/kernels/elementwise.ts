@@ -11,6 +11,7 @@ import {
 } from "@tensorflow/tfjs-core";
 import { forEachRow, maskedStrides, mergeAxes } from "./strided.ts";
 import { cpuBackend, f32Values, type KernelArgs } from "./cpu_access.ts";
+import type { Dnnl } from "./dnnl.ts";
 
 /** Binary ops with a fast float32 path. */
 export type BinaryOp = "add" | "sub" | "mul" | "div";
@@ -192,9 +193,13 @@ export const ELEMENTWISE_KERNELS: readonly string[] = [
   "Sigmoid",
 ];
 
-/** Elementwise / reduction kernel functions, falling back to `stock[name]` for non-float32. */
+/**
+ * Elementwise / reduction kernel functions, falling back to `stock[name]` for non-float32;
+ * Softmax and Sigmoid run as oneDNN primitives (vectorised exp) when `dnnl` is given.
+ */
 export function makeElementwiseKernels(
   stock: Record<string, KernelFunc>,
+  dnnl?: Dnnl,
 ): Record<string, KernelFunc> {
   const kernels: Record<string, KernelFunc> = {};
   for (const [name, op] of Object.entries(BINARY)) {
@@ -235,14 +240,29 @@ export function makeElementwiseKernels(
     const xv = f32Values(be, logits);
     const r = logits.shape.length;
     if (!xv || r === 0 || (dim !== -1 && dim !== r - 1)) return stock.Softmax(args);
-    return be.makeTensorInfo(logits.shape, "float32", softmaxLastAxis(xv, logits.shape[r - 1]));
+    const n = logits.shape[r - 1];
+    let y: Float32Array;
+    if (dnnl && xv.length > 0) {
+      y = new Float32Array(xv.length);
+      dnnl.softmax(xv, y, n);
+    } else {
+      y = softmaxLastAxis(xv, n);
+    }
+    return be.makeTensorInfo(logits.shape, "float32", y);
   };
   kernels.Sigmoid = (args: KernelArgs) => {
     const be = cpuBackend(args);
     const { x } = args.inputs as { x: TensorInfo };
     const xv = f32Values(be, x);
     if (!xv) return stock.Sigmoid(args);
-    return be.makeTensorInfo(x.shape, "float32", sigmoid(xv));
+    let y: Float32Array;
+    if (dnnl && xv.length > 0) {
+      y = new Float32Array(xv.length);
+      dnnl.eltwise("sigmoid", xv, y);
+    } else {
+      y = sigmoid(xv);
+    }
+    return be.makeTensorInfo(x.shape, "float32", y);
   };
   return kernels;
 }

@@ -1,0 +1,545 @@
+/**
+ * FFI binding to oneDNN's (v2.x C API) primitives on plain float32 data: convolution forward
+ * (with bias), backward-data and backward-weights (with bias gradient) on NHWC activations;
+ * element-wise SiLU and sigmoid with their derivatives; last-axis softmax. Primitives are
+ * created once per shape and cached; each call points their memory objects at the caller's
+ * `Float32Array`s (no copies) and runs synchronously, vectorised, on oneDNN's OpenMP threads.
+ *
+ * Layouts: activations [batch, H, W, C]; filters tfjs' [kH, kW, inC, outC]; bias [outC].
+ */
+import type { ConvGeometry } from "./im2col.ts";
+
+const SYMBOLS = {
+  dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
+  dnnl_engine_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
+  dnnl_stream_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
+  dnnl_memory_desc_init_by_strides: {
+    parameters: ["buffer", "i32", "buffer", "i32", "buffer"],
+    result: "i32",
+  },
+  dnnl_convolution_forward_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_convolution_backward_data_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_convolution_backward_weights_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_eltwise_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_eltwise_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_softmax_forward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "i32"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_create: {
+    parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_desc_query: { parameters: ["pointer", "i32", "i32", "buffer"], result: "i32" },
+  dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
+  dnnl_primitive_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_execute: { parameters: ["pointer", "pointer", "i32", "buffer"], result: "i32" },
+  dnnl_memory_create: { parameters: ["buffer", "pointer", "pointer", "pointer"], result: "i32" },
+  dnnl_memory_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_memory_set_data_handle: { parameters: ["pointer", "pointer"], result: "i32" },
+  dnnl_memory_desc_init_by_tag: {
+    parameters: ["buffer", "i32", "buffer", "i32", "i32"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_query_md: { parameters: ["pointer", "i32", "i32"], result: "pointer" },
+  dnnl_memory_desc_equal: { parameters: ["pointer", "pointer"], result: "i32" },
+  dnnl_memory_desc_get_size: { parameters: ["pointer"], result: "usize" },
+  dnnl_reorder_primitive_desc_create: {
+    parameters: ["buffer", "pointer", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+} as const;
+
+type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
+
+// Constants of oneDNN 2.x (dnnl_types.h).
+const ENGINE_CPU = 1;
+const STREAM_IN_ORDER = 1;
+const F32 = 3;
+const FORWARD_TRAINING = 64;
+const FORWARD_INFERENCE = 96;
+const CONV_DIRECT = 1;
+const QUERY_IMPL_INFO_STR = 8;
+const QUERY_WEIGHTS_MD = 131;
+const QUERY_DIFF_WEIGHTS_MD = 132;
+const FORMAT_ANY = 1;
+/** oneDNN algorithm ids of the element-wise functions offered. */
+const ELTWISE_ALG = { silu: 223, sigmoid: 175 } as const;
+
+/** Element-wise functions computed by {@link Dnnl.eltwise}: x * sigmoid(x) and sigmoid(x). */
+export type DnnlEltwise = keyof typeof ELTWISE_ALG;
+const ARG = {
+  src: 1,
+  dst: 17,
+  weights: 33,
+  bias: 41,
+  diffSrc: 129,
+  diffDst: 145,
+  diffWeights: 161,
+  diffBias: 169,
+} as const;
+/** Bytes of dnnl_memory_desc_t / dnnl_convolution_desc_t (generous upper bounds for 2.x). */
+const MD_BYTES = 1024;
+const OP_DESC_BYTES = 8192;
+const MAX_DIMS = 12;
+
+/** One primitive with its argument array (memory objects fixed at creation). */
+interface Step {
+  readonly prim: Deno.PointerValue;
+  readonly args: Uint8Array;
+}
+
+/**
+ * A cached convolution: the steps to run in order (weight reorders around the convolution)
+ * and the memory objects that take the caller's arrays, in argument order.
+ */
+interface Prim {
+  readonly steps: Step[];
+  readonly userMems: Deno.PointerValue[];
+  /** Internal weight buffers in oneDNN's blocked layout (kept alive with the memories). */
+  readonly buffers: Float32Array[];
+  readonly impl: string;
+}
+
+/** One argument of a convolution: plain user layout, and whether oneDNN may re-layout it. */
+interface Slot {
+  readonly arg: number;
+  readonly md: Uint8Array;
+  /** Query id of the layout oneDNN chose (weights), with the data direction; else absent. */
+  readonly chosen?: { query: number; output: boolean };
+}
+
+/** The oneDNN primitives of one opened library. */
+export interface Dnnl {
+  /** Path of the opened library. */
+  readonly path: string;
+  /** y [batch, outH, outW, outC] = conv(x, w) + bias (bias [outC], optional). */
+  forward(
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | undefined,
+    y: Float32Array,
+    g: ConvGeometry,
+  ): void;
+  /** dx [batch, inH, inW, inC] from dy and w (dx overwritten). */
+  backwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, g: ConvGeometry): void;
+  /** dw [kH, kW, inC, outC] (and db [outC] when given) from x and dy (overwritten). */
+  backwardWeights(
+    x: Float32Array,
+    dy: Float32Array,
+    dw: Float32Array,
+    db: Float32Array | undefined,
+    g: ConvGeometry,
+  ): void;
+  /** y = f(x) elementwise over equal-length arrays (y may be x: in place). */
+  eltwise(f: DnnlEltwise, x: Float32Array, y: Float32Array): void;
+  /** dx = dy * f'(x) elementwise over equal-length arrays (dx may be dy). */
+  eltwiseBackward(f: DnnlEltwise, x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /** y = softmax over the last axis of x viewed as [x.length / n, n]. */
+  softmax(x: Float32Array, y: Float32Array, n: number): void;
+  /** oneDNN's implementation names of the primitives created so far, by cache key. */
+  implementations(): Record<string, string>;
+  /** Destroys every primitive and unloads the library. */
+  close(): void;
+}
+
+function check(status: number, what: string): void {
+  if (status !== 0) throw new Error(`oneDNN ${what} failed with status ${status}`);
+}
+
+function dims(values: readonly number[]): BigInt64Array {
+  const d = new BigInt64Array(MAX_DIMS);
+  values.forEach((v, i) => d[i] = BigInt(v));
+  return d;
+}
+
+function readPointer(out: BigUint64Array): Deno.PointerValue {
+  return Deno.UnsafePointer.create(out[0]);
+}
+
+/** Right/bottom padding that makes oneDNN's output-size formula give tfjs' output size. */
+function trailingPad(inSize: number, outSize: number, k: number, stride: number, lead: number) {
+  const pad = Math.max(0, (outSize - 1) * stride + k - inSize - lead);
+  return Math.floor((inSize - k + lead + pad) / stride) + 1 === outSize ? pad : undefined;
+}
+
+/**
+ * True when oneDNN can run this geometry as given (tfjs' implicit trailing padding expressed
+ * as oneDNN right padding).
+ */
+export function dnnlSupports(g: ConvGeometry): boolean {
+  return trailingPad(g.inH, g.outH, g.kH, g.strideH, g.padTop) !== undefined &&
+    trailingPad(g.inW, g.outW, g.kW, g.strideW, g.padLeft) !== undefined;
+}
+
+/** Opens oneDNN at `path` (libdnnl.so.2); throws when it is missing or lacks the 2.x API. */
+export function openDnnl(path: string): Dnnl {
+  const lib: Lib = Deno.dlopen(path, SYMBOLS);
+  const s = lib.symbols;
+  const out = new BigUint64Array(1);
+  check(s.dnnl_engine_create(out, ENGINE_CPU, 0n), "engine_create");
+  const engine = readPointer(out);
+  check(s.dnnl_stream_create(out, engine, STREAM_IN_ORDER), "stream_create");
+  const stream = readPointer(out);
+  const cache = new Map<string, Prim>();
+  const pds: Deno.PointerValue[] = [];
+  const memories: Deno.PointerValue[] = [];
+
+  function md(shape: readonly number[], strides: readonly number[]): Uint8Array {
+    const m = new Uint8Array(MD_BYTES);
+    check(
+      s.dnnl_memory_desc_init_by_strides(m, shape.length, dims(shape), F32, dims(strides)),
+      "memory_desc_init_by_strides",
+    );
+    return m;
+  }
+
+  /** A descriptor of `shape` that lets the primitive choose the layout. */
+  function anyMd(shape: readonly number[]): Uint8Array {
+    const m = new Uint8Array(MD_BYTES);
+    check(
+      s.dnnl_memory_desc_init_by_tag(m, shape.length, dims(shape), F32, FORMAT_ANY),
+      "memory_desc_init_by_tag",
+    );
+    return m;
+  }
+
+  /** Memory descriptors of one geometry (activations NHWC, filter HWIO as oneDNN OIHW). */
+  function descs(g: ConvGeometry) {
+    const wShape = [g.outC, g.inC, g.kH, g.kW];
+    return {
+      src: md([g.batch, g.inC, g.inH, g.inW], [g.inH * g.inW * g.inC, 1, g.inW * g.inC, g.inC]),
+      weights: md(wShape, [1, g.outC, g.kW * g.inC * g.outC, g.inC * g.outC]),
+      anyWeights: anyMd(wShape),
+      bias: md([g.outC], [1]),
+      none: new Uint8Array(MD_BYTES),
+      dst: md(
+        [g.batch, g.outC, g.outH, g.outW],
+        [g.outH * g.outW * g.outC, 1, g.outW * g.outC, g.outC],
+      ),
+      strides: dims([g.strideH, g.strideW]),
+      padL: dims([g.padTop, g.padLeft]),
+      padR: dims([
+        trailingPad(g.inH, g.outH, g.kH, g.strideH, g.padTop)!,
+        trailingPad(g.inW, g.outW, g.kW, g.strideW, g.padLeft)!,
+      ]),
+    };
+  }
+
+  function primitiveDesc(opDesc: Uint8Array, hint: Deno.PointerValue): Deno.PointerValue {
+    check(s.dnnl_primitive_desc_create(out, opDesc, null, engine, hint), "primitive_desc_create");
+    const pd = readPointer(out);
+    pds.push(pd);
+    return pd;
+  }
+
+  function forwardDesc(g: ConvGeometry, withBias: boolean, prop: number): Deno.PointerValue {
+    const d = descs(g);
+    const op = new Uint8Array(OP_DESC_BYTES);
+    check(
+      s.dnnl_convolution_forward_desc_init(
+        op,
+        prop,
+        CONV_DIRECT,
+        d.src,
+        d.anyWeights,
+        withBias ? d.bias : d.none,
+        d.dst,
+        d.strides,
+        d.padL,
+        d.padR,
+      ),
+      "convolution_forward_desc_init",
+    );
+    return primitiveDesc(op, null);
+  }
+
+  function memory(mdPtr: Deno.PointerValue, handle: Deno.PointerValue): Deno.PointerValue {
+    check(s.dnnl_memory_create(out, mdPtr, engine, handle), "memory_create");
+    const mem = readPointer(out);
+    memories.push(mem);
+    return mem;
+  }
+
+  function step(pd: Deno.PointerValue, args: [number, Deno.PointerValue][]): Step {
+    check(s.dnnl_primitive_create(out, pd), "primitive_create");
+    const prim = readPointer(out);
+    const bytes = new Uint8Array(16 * args.length);
+    const view = new DataView(bytes.buffer);
+    args.forEach(([arg, mem], i) => {
+      view.setInt32(16 * i, arg, true);
+      view.setBigUint64(16 * i + 8, BigInt(Deno.UnsafePointer.value(mem)), true);
+    });
+    return { prim, args: bytes };
+  }
+
+  function reorder(from: Deno.PointerValue, to: Deno.PointerValue): Deno.PointerValue {
+    check(
+      s.dnnl_reorder_primitive_desc_create(out, from, engine, to, engine, null),
+      "reorder_primitive_desc_create",
+    );
+    const pd = readPointer(out);
+    pds.push(pd);
+    return pd;
+  }
+
+  /**
+   * The steps of one convolution `pd` over `slots`: user memories for every slot, and for
+   * weights whose chosen layout differs from the user's, an internal buffer with a reorder
+   * before (inputs) or after (outputs) the convolution.
+   */
+  function build(pd: Deno.PointerValue, slots: Slot[]): Prim {
+    const before: Step[] = [], after: Step[] = [], buffers: Float32Array[] = [];
+    const userMems: Deno.PointerValue[] = [];
+    const convArgs: [number, Deno.PointerValue][] = [];
+    for (const slot of slots) {
+      const userMd = Deno.UnsafePointer.of(slot.md);
+      const user = memory(userMd, null);
+      userMems.push(user);
+      const chosen = slot.chosen && s.dnnl_primitive_desc_query_md(pd, slot.chosen.query, 0);
+      if (!chosen || s.dnnl_memory_desc_equal(userMd, chosen) === 1) {
+        convArgs.push([slot.arg, user]);
+        continue;
+      }
+      const buf = new Float32Array(Number(s.dnnl_memory_desc_get_size(chosen)) / 4);
+      buffers.push(buf);
+      const internal = memory(chosen, Deno.UnsafePointer.of(buf));
+      convArgs.push([slot.arg, internal]);
+      if (slot.chosen!.output) {
+        after.push(step(reorder(chosen, userMd), [[ARG.src, internal], [ARG.dst, user]]));
+      } else {
+        before.push(step(reorder(userMd, chosen), [[ARG.src, user], [ARG.dst, internal]]));
+      }
+    }
+    const conv = step(pd, convArgs);
+    check(s.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0, out), "primitive_desc_query");
+    const namePtr = readPointer(out);
+    const impl = namePtr ? new Deno.UnsafePointerView(namePtr).getCString() : "?";
+    return { steps: [...before, conv, ...after], userMems, buffers, impl };
+  }
+
+  function cached(key: string, make: () => Prim): Prim {
+    let p = cache.get(key);
+    if (!p) {
+      p = make();
+      cache.set(key, p);
+    }
+    return p;
+  }
+
+  function run(p: Prim, data: Float32Array[]): void {
+    data.forEach((d, i) => {
+      check(
+        s.dnnl_memory_set_data_handle(p.userMems[i], Deno.UnsafePointer.of(d)),
+        "memory_set_data_handle",
+      );
+    });
+    for (const st of p.steps) {
+      check(
+        s.dnnl_primitive_execute(st.prim, stream, st.args.length / 16, st.args),
+        "primitive_execute",
+      );
+    }
+    check(s.dnnl_stream_wait(stream), "stream_wait");
+  }
+
+  function key(kind: string, g: ConvGeometry, extra: boolean): string {
+    return `${kind}:${Object.values(g).join(",")}:${extra ? 1 : 0}`;
+  }
+
+  const weightsIn = { query: QUERY_WEIGHTS_MD, output: false };
+
+  function eltwiseDesc(f: DnnlEltwise, data: Uint8Array, prop: number): Deno.PointerValue {
+    const op = new Uint8Array(OP_DESC_BYTES);
+    check(
+      s.dnnl_eltwise_forward_desc_init(op, prop, ELTWISE_ALG[f], data, 1, 0),
+      "eltwise_forward_desc_init",
+    );
+    return primitiveDesc(op, null);
+  }
+
+  function sameLength(a: Float32Array, b: Float32Array, name: string): void {
+    if (a.length !== b.length) {
+      throw new RangeError(`${name}: expected length ${a.length}, got ${b.length}`);
+    }
+  }
+
+  return {
+    path,
+    forward(x, w, bias, y, g) {
+      const p = cached(key("fwd", g, bias !== undefined), () => {
+        const d = descs(g);
+        const pd = forwardDesc(g, bias !== undefined, FORWARD_INFERENCE);
+        const slots: Slot[] = [
+          { arg: ARG.src, md: d.src },
+          { arg: ARG.weights, md: d.weights, chosen: weightsIn },
+          { arg: ARG.dst, md: d.dst },
+        ];
+        if (bias) slots.push({ arg: ARG.bias, md: d.bias });
+        return build(pd, slots);
+      });
+      run(p, bias ? [x, w, y, bias] : [x, w, y]);
+    },
+    backwardData(dy, w, dx, g) {
+      const p = cached(key("bwd_data", g, false), () => {
+        const d = descs(g);
+        const hint = forwardDesc(g, false, FORWARD_TRAINING);
+        const op = new Uint8Array(OP_DESC_BYTES);
+        check(
+          s.dnnl_convolution_backward_data_desc_init(
+            op,
+            CONV_DIRECT,
+            d.src,
+            d.anyWeights,
+            d.dst,
+            d.strides,
+            d.padL,
+            d.padR,
+          ),
+          "convolution_backward_data_desc_init",
+        );
+        return build(primitiveDesc(op, hint), [
+          { arg: ARG.diffDst, md: d.dst },
+          { arg: ARG.weights, md: d.weights, chosen: weightsIn },
+          { arg: ARG.diffSrc, md: d.src },
+        ]);
+      });
+      run(p, [dy, w, dx]);
+    },
+    backwardWeights(x, dy, dw, db, g) {
+      const p = cached(key("bwd_weights", g, db !== undefined), () => {
+        const d = descs(g);
+        const hint = forwardDesc(g, db !== undefined, FORWARD_TRAINING);
+        const op = new Uint8Array(OP_DESC_BYTES);
+        check(
+          s.dnnl_convolution_backward_weights_desc_init(
+            op,
+            CONV_DIRECT,
+            d.src,
+            d.anyWeights,
+            db ? d.bias : d.none,
+            d.dst,
+            d.strides,
+            d.padL,
+            d.padR,
+          ),
+          "convolution_backward_weights_desc_init",
+        );
+        const slots: Slot[] = [
+          { arg: ARG.src, md: d.src },
+          { arg: ARG.diffDst, md: d.dst },
+          {
+            arg: ARG.diffWeights,
+            md: d.weights,
+            chosen: { query: QUERY_DIFF_WEIGHTS_MD, output: true },
+          },
+        ];
+        if (db) slots.push({ arg: ARG.diffBias, md: d.bias });
+        return build(primitiveDesc(op, hint), slots);
+      });
+      run(p, db ? [x, dy, dw, db] : [x, dy, dw]);
+    },
+    eltwise(f, x, y) {
+      sameLength(x, y, "y");
+      const p = cached(`eltwise:${f}:${x.length}`, () => {
+        const data = md([x.length], [1]);
+        return build(eltwiseDesc(f, data, FORWARD_INFERENCE), [
+          { arg: ARG.src, md: data },
+          { arg: ARG.dst, md: data },
+        ]);
+      });
+      run(p, [x, y]);
+    },
+    eltwiseBackward(f, x, dy, dx) {
+      sameLength(x, dy, "dy");
+      sameLength(x, dx, "dx");
+      const p = cached(`eltwise_bwd:${f}:${x.length}`, () => {
+        const data = md([x.length], [1]);
+        const op = new Uint8Array(OP_DESC_BYTES);
+        check(
+          s.dnnl_eltwise_backward_desc_init(op, ELTWISE_ALG[f], data, data, 1, 0),
+          "eltwise_backward_desc_init",
+        );
+        return build(primitiveDesc(op, eltwiseDesc(f, data, FORWARD_TRAINING)), [
+          { arg: ARG.src, md: data },
+          { arg: ARG.diffDst, md: data },
+          { arg: ARG.diffSrc, md: data },
+        ]);
+      });
+      run(p, [x, dy, dx]);
+    },
+    softmax(x, y, n) {
+      sameLength(x, y, "y");
+      if (!Number.isInteger(n) || n < 1 || x.length % n !== 0) {
+        throw new RangeError(`n: expected a divisor of x.length ${x.length}, got ${n}`);
+      }
+      const rows = x.length / n;
+      const p = cached(`softmax:${rows}x${n}`, () => {
+        const data = md([rows, n], [n, 1]);
+        const op = new Uint8Array(OP_DESC_BYTES);
+        check(
+          s.dnnl_softmax_forward_desc_init(op, FORWARD_INFERENCE, data, 1),
+          "softmax_forward_desc_init",
+        );
+        return build(primitiveDesc(op, null), [
+          { arg: ARG.src, md: data },
+          { arg: ARG.dst, md: data },
+        ]);
+      });
+      run(p, [x, y]);
+    },
+    implementations() {
+      return Object.fromEntries([...cache].map(([k, p]) => [k, p.impl]));
+    },
+    close() {
+      for (const p of cache.values()) {
+        p.steps.forEach((st) => s.dnnl_primitive_destroy(st.prim));
+      }
+      memories.forEach((m) => s.dnnl_memory_destroy(m));
+      pds.forEach((pd) => s.dnnl_primitive_desc_destroy(pd));
+      cache.clear();
+      s.dnnl_stream_destroy(stream);
+      s.dnnl_engine_destroy(engine);
+      lib.close();
+    },
+  };
+}
