@@ -85,6 +85,37 @@ Deno.test("fast cpu: Sum, Mean (any axes, keepDims), Softmax, Sigmoid, moments m
   tf.dispose(x);
 });
 
+Deno.test("fast cpu: large binary ops, sums, softmax and sigmoid (oneDNN paths) match stock", () => {
+  const status = enableFastCpu();
+  disableFastCpu();
+  assert(status.enabled, status.reason);
+  const rng = new Rng(15);
+  const pairs: [number[], number[]][] = [
+    [[4, 16, 16, 17], [4, 16, 16, 17]],
+    [[4, 16, 16, 17], [4, 1, 1, 17]],
+    [[3, 1, 5], [1, 4000, 1]],
+    [[7, 3, 1000], [3, 1]],
+    [[20000], []],
+  ];
+  for (const [as, bs] of pairs) {
+    const a = randn(rng, as), b = tf.add(tf.abs(randn(rng, bs)), 0.5);
+    assertSameAsStock(
+      () => [tf.add(a, b), tf.sub(a, b), tf.mul(a, b), tf.div(a, b), tf.sub(b, a), tf.mul(b, a)],
+      `${as} op ${bs}`,
+    );
+    tf.dispose([a, b]);
+  }
+  const x = randn(rng, [6, 10, 12, 33]);
+  for (const axis of [3, [2, 3], [0, 1, 2], 0, [1, 2], undefined]) {
+    assertSameAsStock(() => [tf.sum(x, axis, true), tf.mean(x, axis)], `sum axis ${axis}`);
+  }
+  assertSameAsStock(
+    () => [tf.softmax(tf.mul(x, 20)), tf.softmax(tf.reshape(x, [60, 396])), tf.sigmoid(x)],
+    "softmax/sigmoid",
+  );
+  tf.dispose(x);
+});
+
 Deno.test("fast cpu: Slice, SplitV (any axis) and PadV2 match stock", () => {
   const rng = new Rng(13);
   const x = randn(rng, [3, 4, 6]);

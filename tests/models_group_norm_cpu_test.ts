@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
-import { assertLess } from "@std/assert";
+import { assert, assertLess } from "@std/assert";
 import { groupNormCpu } from "../lib/models/group_norm_cpu.ts";
 import { silu } from "../lib/models/layers.ts";
+import { disableFastCpu, enableFastCpu, fastCpuDnnl } from "../lib/tfjs/fast_cpu.ts";
 
 await tf.setBackend("cpu");
 
@@ -24,14 +25,19 @@ function maxRel(a: tf.Tensor, b: tf.Tensor): number {
   return m;
 }
 
-for (
-  const [shape, groups, act] of [[[2, 3, 4, 6], 3, true], [[3, 5, 2, 8], 2, false], [
-    [1, 4, 4, 5],
-    1,
-    true,
-  ]] as const
-) {
-  Deno.test(`groupNormCpu equals composed ops, value and gradients: [${shape}] G=${groups} silu=${act}`, () => {
+const CASES = [
+  [[2, 3, 4, 6], 3, true, false],
+  [[3, 5, 2, 8], 2, false, false],
+  [[1, 4, 4, 5], 1, true, false],
+  // Through the fast CPU path: SiLU and its derivative as oneDNN primitives when present.
+  [[2, 3, 4, 6], 3, true, true],
+  [[2, 8, 8, 32], 32, true, true],
+] as const;
+
+for (const [shape, groups, act, fast] of CASES) {
+  Deno.test(`groupNormCpu equals composed ops, value and gradients: [${shape}] G=${groups} silu=${act} fast=${fast}`, () => {
+    if (fast) enableFastCpu();
+    if (fast && enableFastCpu().dnnlPrimitives) assert(fastCpuDnnl() !== undefined);
     const x = tf.randomNormal([...shape], 0.3, 1.5, "float32", 1) as tf.Tensor4D;
     const c = shape[3];
     const g = tf.randomNormal([c], 1, 0.3, "float32", 2) as tf.Tensor1D;
@@ -54,5 +60,6 @@ for (
     );
     const g1 = tf.grads(f1)([x, g, b]), g2 = tf.grads(f2)([x, g, b]);
     for (let i = 0; i < 3; i++) assertLess(maxRel(g1[i], g2[i]), 2e-3, `gradient ${i}`);
+    disableFastCpu();
   });
 }

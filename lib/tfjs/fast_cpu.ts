@@ -115,7 +115,7 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
   const funcs = {
     ...makeConvKernels(blas, stockFuncs, dnnl),
     ...makeMatMulKernels(blas, stockFuncs),
-    ...makeElementwiseKernels(stockFuncs, dnnl),
+    ...makeElementwiseKernels(stockFuncs, { dnnl, blas }),
     ...makeSliceKernels(stockFuncs),
     ...makeResizeKernels(stockFuncs),
   };

@@ -64,6 +64,14 @@ const SYMBOLS = {
     parameters: ["buffer", "i32", "buffer", "i32"],
     result: "i32",
   },
+  dnnl_binary_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_reduction_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
+    result: "i32",
+  },
   dnnl_primitive_desc_create: {
     parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
     result: "i32",
@@ -107,6 +115,12 @@ const ELTWISE_ALG = { silu: 223, sigmoid: 175 } as const;
 
 /** Element-wise functions computed by {@link Dnnl.eltwise}: x * sigmoid(x) and sigmoid(x). */
 export type DnnlEltwise = keyof typeof ELTWISE_ALG;
+/** oneDNN algorithm ids of the binary ops offered. */
+const BINARY_ALG = { add: 131056, sub: 131061, mul: 131057, div: 131060 } as const;
+/** Binary ops computed by {@link Dnnl.binary}. */
+export type DnnlBinary = keyof typeof BINARY_ALG;
+const REDUCTION_SUM = 196596;
+const ARG_SRC_1 = 2;
 const ARG = {
   src: 1,
   dst: 17,
@@ -176,6 +190,28 @@ export interface Dnnl {
   eltwiseBackward(f: DnnlEltwise, x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   /** y = softmax over the last axis of x viewed as [x.length / n, n]. */
   softmax(x: Float32Array, y: Float32Array, n: number): void;
+  /**
+   * out = a (op) b, row-major arrays of equal-rank shapes `aShape` = `outShape` and `bShape`
+   * (each axis of b equal to out's or 1: broadcast). At most 12 axes.
+   */
+  binary(
+    op: DnnlBinary,
+    a: Float32Array,
+    b: Float32Array,
+    bShape: readonly number[],
+    out: Float32Array,
+    outShape: readonly number[],
+  ): void;
+  /**
+   * out = sum of x (row-major, shape `xShape`) over the axes where `outShape` (same rank) is 1
+   * and x's is not. At most 12 axes.
+   */
+  sum(
+    x: Float32Array,
+    xShape: readonly number[],
+    out: Float32Array,
+    outShape: readonly number[],
+  ): void;
   /** oneDNN's implementation names of the primitives created so far, by cache key. */
   implementations(): Record<string, string>;
   /** Destroys every primitive and unloads the library. */
@@ -397,6 +433,16 @@ export function openDnnl(path: string): Dnnl {
     return primitiveDesc(op, null);
   }
 
+  /** A dense row-major descriptor of `shape`. */
+  function rowMajor(shape: readonly number[]): Uint8Array {
+    const strides = new Array<number>(shape.length);
+    for (let i = shape.length - 1, st = 1; i >= 0; i--) {
+      strides[i] = st;
+      st *= shape[i];
+    }
+    return md(shape, strides);
+  }
+
   function sameLength(a: Float32Array, b: Float32Array, name: string): void {
     if (a.length !== b.length) {
       throw new RangeError(`${name}: expected length ${a.length}, got ${b.length}`);
@@ -526,6 +572,35 @@ export function openDnnl(path: string): Dnnl {
         ]);
       });
       run(p, [x, y]);
+    },
+    binary(op, a, b, bShape, out, outShape) {
+      sameLength(out, a, "a");
+      const p = cached(`binary:${op}:${outShape}:${bShape}`, () => {
+        const dst = rowMajor(outShape), src1 = rowMajor(bShape);
+        const desc = new Uint8Array(OP_DESC_BYTES);
+        check(s.dnnl_binary_desc_init(desc, BINARY_ALG[op], dst, src1, dst), "binary_desc_init");
+        return build(primitiveDesc(desc, null), [
+          { arg: ARG.src, md: dst },
+          { arg: ARG_SRC_1, md: src1 },
+          { arg: ARG.dst, md: dst },
+        ]);
+      });
+      run(p, [a, b, out]);
+    },
+    sum(x, xShape, out, outShape) {
+      const p = cached(`sum:${xShape}:${outShape}`, () => {
+        const src = rowMajor(xShape), dst = rowMajor(outShape);
+        const desc = new Uint8Array(OP_DESC_BYTES);
+        check(
+          s.dnnl_reduction_desc_init(desc, REDUCTION_SUM, src, dst, 0, 0),
+          "reduction_desc_init",
+        );
+        return build(primitiveDesc(desc, null), [
+          { arg: ARG.src, md: src },
+          { arg: ARG.dst, md: dst },
+        ]);
+      });
+      run(p, [x, out]);
     },
     implementations() {
       return Object.fromEntries([...cache].map(([k, p]) => [k, p.impl]));

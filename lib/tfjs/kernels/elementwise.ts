@@ -12,6 +12,13 @@ import {
 import { forEachRow, maskedStrides, mergeAxes } from "./strided.ts";
 import { cpuBackend, f32Values, type KernelArgs } from "./cpu_access.ts";
 import type { Dnnl } from "./dnnl.ts";
+import type { Blas } from "./blas.ts";
+
+/**
+ * Outputs smaller than this many elements stay on the JS loops: a oneDNN primitive is created
+ * (~0.1-1 ms) per distinct shape, which only pays off on large tensors.
+ */
+export const DNNL_MIN_ELEMENTS = 16384;
 
 /** Binary ops with a fast float32 path. */
 export type BinaryOp = "add" | "sub" | "mul" | "div";
@@ -177,6 +184,70 @@ export function softmaxLastAxis(x: Float32Array, n: number): Float32Array {
   return out;
 }
 
+/**
+ * out = a (op) b by oneDNN's binary primitive when one operand has the full broadcast shape
+ * (a, or b for the commutative add and mul); undefined when it does not apply.
+ */
+function dnnlBinary(
+  dnnl: Dnnl,
+  op: BinaryOp,
+  a: Float32Array,
+  aShape: readonly number[],
+  b: Float32Array,
+  bShape: readonly number[],
+): { values: Float32Array; shape: number[] } | undefined {
+  const shape = broadcast_util.assertAndGetBroadcastShape(aShape as number[], bShape as number[]);
+  const size = util.sizeFromShape(shape);
+  if (size < DNNL_MIN_ELEMENTS) return undefined;
+  const r = shape.length;
+  const pad = (s: readonly number[]) => [...new Array(r - s.length).fill(1), ...s];
+  const as = pad(aShape), bs = pad(bShape);
+  const m = mergeAxes(shape, shape.map((_, i) => `${as[i] === 1 ? 0 : 1}${bs[i] === 1 ? 0 : 1}`));
+  const full = (k: number) => m.kinds.every((kind) => kind[k] === "1");
+  const small = (k: number) => m.sizes.map((n, i) => (m.kinds[i][k] === "1" ? n : 1));
+  const values = new Float32Array(size);
+  if (full(0)) dnnl.binary(op, a, b, small(1), values, m.sizes);
+  else if (full(1) && (op === "add" || op === "mul")) {
+    dnnl.binary(op, b, a, small(0), values, m.sizes);
+  } else return undefined;
+  return { values, shape };
+}
+
+/**
+ * Sum of x over `axes` natively when the merged reduction is over trailing axes (oneDNN
+ * reduction) or leading axes (a ones-vector GEMM); undefined otherwise.
+ */
+function nativeSum(
+  native: { dnnl?: Dnnl; blas?: Blas },
+  x: Float32Array,
+  shape: readonly number[],
+  axes: readonly number[],
+): Float32Array | undefined {
+  if (x.length < DNNL_MIN_ELEMENTS) return undefined;
+  const m = mergeAxes(shape, shape.map((_, i) => (axes.includes(i) ? "r" : "k")));
+  if (m.sizes.length !== 2) return undefined;
+  const [n1, n0] = m.sizes;
+  if (m.kinds[1] === "r" && native.dnnl) {
+    const out = new Float32Array(n1);
+    native.dnnl.sum(x, [n1, n0], out, [n1, 1]);
+    return out;
+  }
+  if (m.kinds[0] === "r" && native.blas) {
+    const out = new Float32Array(n0);
+    native.blas.sgemm(false, false, 1, n0, n1, 1, ones(n1), n1, x, n0, 0, out, n0);
+    return out;
+  }
+  return undefined;
+}
+
+let onesCache = new Float32Array(0);
+
+/** A vector of at least `n` ones (shared, read-only). */
+function ones(n: number): Float32Array {
+  if (onesCache.length < n) onesCache = new Float32Array(n).fill(1);
+  return onesCache;
+}
+
 const BINARY: Record<string, BinaryOp> = {
   Add: "add",
   Sub: "sub",
@@ -194,13 +265,15 @@ export const ELEMENTWISE_KERNELS: readonly string[] = [
 ];
 
 /**
- * Elementwise / reduction kernel functions, falling back to `stock[name]` for non-float32;
- * Softmax and Sigmoid run as oneDNN primitives (vectorised exp) when `dnnl` is given.
+ * Elementwise / reduction kernel functions, falling back to `stock[name]` for non-float32.
+ * With `native.dnnl`, large binary ops, trailing-axis sums, Softmax and Sigmoid run as oneDNN
+ * primitives (vectorised, threaded); with `native.blas`, leading-axis sums as a GEMM.
  */
 export function makeElementwiseKernels(
   stock: Record<string, KernelFunc>,
-  dnnl?: Dnnl,
+  native: { dnnl?: Dnnl; blas?: Blas } = {},
 ): Record<string, KernelFunc> {
+  const dnnl = native.dnnl;
   const kernels: Record<string, KernelFunc> = {};
   for (const [name, op] of Object.entries(BINARY)) {
     kernels[name] = (args: KernelArgs) => {
@@ -208,7 +281,8 @@ export function makeElementwiseKernels(
       const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
       const av = f32Values(be, a), bv = f32Values(be, b);
       if (!av || !bv) return stock[name](args);
-      const { values, shape } = broadcastBinary(op, av, a.shape, bv, b.shape);
+      const { values, shape } = (dnnl && dnnlBinary(dnnl, op, av, a.shape, bv, b.shape)) ??
+        broadcastBinary(op, av, a.shape, bv, b.shape);
       return be.makeTensorInfo(shape, "float32", values);
     };
   }
@@ -223,7 +297,7 @@ export function makeElementwiseKernels(
     if (!xv) return stock[name](args);
     const axes = util.parseAxisParam(axis, x.shape);
     const [outShape, reduceShape] = backend_util.computeOutAndReduceShapes(x.shape, axes);
-    const values = reduceSum(xv, x.shape, axes);
+    const values = nativeSum(native, xv, x.shape, axes) ?? reduceSum(xv, x.shape, axes);
     if (divide) {
       const inv = 1 / util.sizeFromShape(reduceShape);
       for (let i = 0; i < values.length; i++) values[i] *= inv;
