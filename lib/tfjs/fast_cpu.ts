@@ -1,13 +1,16 @@
 /**
- * Fast tfjs CPU backend. Replaces, on the tfjs "cpu" backend, the kernels Conv2D,
- * Conv2DBackpropInput, Conv2DBackpropFilter, FusedConv2D (stride-1 convs as one GEMM per
- * filter tap on a padded copy, others as im2col + GEMM), BatchMatMul and _FusedMatMul by
- * single-precision GEMMs from oneDNN (`dnnl_sgemm`) or OpenBLAS (`cblas_sgemm`) via Deno FFI,
- * and the float32 ops Add, Sub, Multiply, RealDiv (broadcasting), Sum, Mean, last-axis
- * Softmax, Sigmoid, Slice, SplitV and PadV2 by strided row loops (the stock ones compute an n-d index
- * per element), and the integer-factor nearest-neighbour upsample (ResizeNearestNeighbor) and
- * its gradient by block copies. Cases the fast kernels do not cover (NCHW, dilation > 1, non-float32, PReLU,
- * unusual bias shapes, non-broadcast batch dims) run the original tfjs kernels.
+ * Fast tfjs CPU backend. Replaces, on the tfjs "cpu" backend:
+ * - Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter, FusedConv2D by oneDNN's convolution
+ *   primitives (when the library is oneDNN 2.x; else stride-1 convs as one GEMM per filter tap
+ *   on a padded copy, others as im2col + GEMM), BatchMatMul and _FusedMatMul by
+ *   single-precision GEMMs from oneDNN (`dnnl_sgemm`) or OpenBLAS (`cblas_sgemm`), via Deno FFI;
+ * - the float32 ops Add, Sub, Multiply, RealDiv (broadcasting), Sum, Mean, last-axis Softmax,
+ *   Sigmoid: oneDNN binary / reduction / softmax / eltwise primitives on large tensors, strided
+ *   row loops otherwise (the stock ones compute an n-d index per element); Floor, Slice,
+ *   SplitV, PadV2 and Concat by row loops and contiguous-run copies; the integer-factor
+ *   nearest-neighbour upsample (ResizeNearestNeighbor) and its gradient by block copies.
+ * Cases the fast kernels do not cover (NCHW, dilation > 1, non-float32, PReLU, unusual bias
+ * shapes, non-broadcast batch dims) run the original tfjs kernels.
  *
  * Usage: `enableFastCpu()` once, before or after `tf.setBackend("cpu")`; needs `--allow-ffi`
  * and libdnnl.so.2 or libopenblas.so.0. Without them it changes nothing and says why.
@@ -34,6 +37,9 @@ export const FAST_CPU_KERNELS: readonly string[] = [
   "Slice",
   "SplitV",
   "PadV2",
+  "Concat",
+  "ResizeNearestNeighbor",
+  "ResizeNearestNeighborGrad",
 ];
 
 /** Outcome of {@link enableFastCpu}. */

@@ -262,6 +262,7 @@ export const ELEMENTWISE_KERNELS: readonly string[] = [
   "Mean",
   "Softmax",
   "Sigmoid",
+  "Floor",
 ];
 
 /**
@@ -323,6 +324,15 @@ export function makeElementwiseKernels(
       y = softmaxLastAxis(xv, n);
     }
     return be.makeTensorInfo(logits.shape, "float32", y);
+  };
+  kernels.Floor = (args: KernelArgs) => {
+    const be = cpuBackend(args);
+    const { x } = args.inputs as { x: TensorInfo };
+    const xv = f32Values(be, x);
+    if (!xv) return stock.Floor(args);
+    const y = new Float32Array(xv.length);
+    for (let i = 0; i < y.length; i++) y[i] = Math.floor(xv[i]);
+    return be.makeTensorInfo(x.shape, "float32", y);
   };
   kernels.Sigmoid = (args: KernelArgs) => {
     const be = cpuBackend(args);

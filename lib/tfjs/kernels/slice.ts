@@ -1,4 +1,7 @@
-/** Float32 Slice, SplitV and PadV2 kernels for the tfjs CPU backend (contiguous-run copies). */
+/**
+ * Float32 Slice, SplitV, PadV2 and Concat kernels for the tfjs CPU backend (contiguous-run
+ * copies).
+ */
 import {
   backend_util,
   type KernelFunc,
@@ -86,9 +89,51 @@ function sliceInfo(be: CpuBackendLike, x: TensorInfo, begin: number[], size: num
   return be.makeTensorInfo(size, "float32", sliceBox(xv, x.shape, begin, size));
 }
 
-/** Slice, SplitV and PadV2 kernel functions, falling back to `stock[name]` for non-float32. */
+/**
+ * Concatenation of row-major arrays along `axis`: `shapes[i]` equal except on `axis`.
+ * Returns the values and the output shape. Throws RangeError on mismatched shapes.
+ */
+export function concatAxis(
+  parts: readonly Float32Array[],
+  shapes: readonly (readonly number[])[],
+  axis: number,
+): { values: Float32Array; shape: number[] } {
+  const shape = backend_util.computeOutShape(shapes as number[][], axis);
+  shapes.forEach((s, i) => {
+    if (s.length !== shape.length || s.some((n, j) => j !== axis && n !== shape[j])) {
+      throw new RangeError(`shapes[${i}]: expected [${shape}] except on axis ${axis}, got [${s}]`);
+    }
+  });
+  const values = new Float32Array(util.sizeFromShape(shape));
+  const outer = util.sizeFromShape(shape.slice(0, axis));
+  const row = util.sizeFromShape(shape.slice(axis));
+  let offset = 0;
+  parts.forEach((x, i) => {
+    const inner = util.sizeFromShape(shapes[i].slice(axis));
+    for (let o = 0; o < outer; o++) {
+      values.set(x.subarray(o * inner, (o + 1) * inner), o * row + offset);
+    }
+    offset += inner;
+  });
+  return { values, shape };
+}
+
+/**
+ * Slice, SplitV, PadV2 and Concat kernel functions, falling back to `stock[name]` for
+ * non-float32.
+ */
 export function makeSliceKernels(stock: Record<string, KernelFunc>): Record<string, KernelFunc> {
   return {
+    Concat: (args: KernelArgs) => {
+      const be = cpuBackend(args);
+      const xs = args.inputs as unknown as TensorInfo[];
+      const values = xs.map((x) => f32Values(be, x));
+      if (xs.length === 0 || values.some((v) => !v)) return stock.Concat(args);
+      const { axis } = args.attrs as unknown as { axis: number | number[] };
+      const ax = util.parseAxisParam(axis, xs[0].shape)[0];
+      const out = concatAxis(values as Float32Array[], xs.map((x) => x.shape), ax);
+      return be.makeTensorInfo(out.shape, "float32", out.values);
+    },
     PadV2: (args: KernelArgs) => {
       const be = cpuBackend(args);
       const { x } = args.inputs as { x: TensorInfo };
