@@ -2,9 +2,9 @@
  * GroupNorm (+ optional SiLU) as a few passes over typed arrays, for the tfjs CPU backend.
  * Composed of tfjs ops, a GroupNorm-SiLU costs ~15 elementwise kernels forward and ~30
  * backward, each a full pass over the activation. Here the statistics are per-channel sums
- * (float64), the normalisation is one multiply-add per element with per-channel coefficients,
- * and SiLU and its derivative run as oneDNN's vectorised primitives when the fast CPU path has
- * them (JS loops otherwise: `Math.exp` costs ~12 ns per element). Same math as the composed
+ * (float64), and the normalisation is x·scale + shift with per-(sample, channel) coefficients,
+ * fused with the SiLU into one vectorised oneDNN pass when the fast CPU path has oneDNN (the
+ * SiLU derivative likewise; JS loops otherwise: `Math.exp` costs ~12 ns per element). Same math as the composed
  * version (biased variance), wired into autodiff with `tf.customGrad`, so it is a drop-in
  * replacement on the CPU backend. Other backends keep the composed ops (see `GroupNorm.call`).
  * @module
@@ -21,8 +21,8 @@ interface Dims {
 }
 
 /**
- * Per-(sample, channel) sums Σ_p a·w and Σ_p a·a (or Σ_p a when `w` is omitted: Σ a, Σ a·x)
- * over the pixels of sample `i`: `s1[k]`, `s2[k]` for k < c (overwritten).
+ * Per-channel sums over the pixels p of sample `i`: s1[k] = Σ_p a, s2[k] = Σ_p a·w (w = a when
+ * omitted), for k < c (overwritten).
  */
 function channelSums(
   a: Float32Array,
@@ -68,67 +68,69 @@ function groupMoments(
   }
 }
 
-/** out[i, p, k] = x[i, p, k] * a[k] + b[k] over the pixels of sample `i` (float32 out). */
-function channelAffine(
-  x: Float32Array,
-  i: number,
-  d: Dims,
-  a: Float64Array,
-  b: Float64Array,
-  out: Float32Array,
-): void {
-  const { hw, c } = d;
-  const end = (i + 1) * hw * c;
-  for (let o = i * hw * c; o < end; o += c) {
-    for (let k = 0; k < c; k++) out[o + k] = x[o + k] * a[k] + b[k];
-  }
-}
-
-/** Per-sample statistics and the affine map u = x·scale + shift of GroupNorm. */
+/** GroupNorm's statistics and its affine map u = x·scale + shift, for every sample. */
 interface Normaliser {
-  /** Per group of the current sample. */
+  /** Per (sample, group), [B * G]. */
   mean: Float64Array;
   rstd: Float64Array;
-  /** Per channel of the current sample. */
-  scale: Float64Array;
-  shift: Float64Array;
+  /** Per (sample, channel), [B * C]: gamma·rstd and beta - mean·gamma·rstd. */
+  scale: Float32Array;
+  shift: Float32Array;
 }
 
-function normaliser(d: Dims): Normaliser {
-  return {
-    mean: new Float64Array(d.groups),
-    rstd: new Float64Array(d.groups),
-    scale: new Float64Array(d.c),
-    shift: new Float64Array(d.c),
-  };
-}
-
-/** Fills `nz` for sample `i`: u = gamma (x - mean) rstd + beta = x·scale + shift. */
-function normalise(
+function normaliser(
   x: Float32Array,
   gamma: Float32Array,
   beta: Float32Array,
-  i: number,
   d: Dims,
   eps: number,
-  nz: Normaliser,
-  sums: [Float64Array, Float64Array],
-): void {
-  channelSums(x, undefined, i, d, sums[0], sums[1]);
-  groupMoments(sums[0], sums[1], d, eps, nz.mean, nz.rstd);
-  const cg = d.c / d.groups;
-  for (let k = 0; k < d.c; k++) {
-    const j = (k / cg) | 0;
-    nz.scale[k] = gamma[k] * nz.rstd[j];
-    nz.shift[k] = beta[k] - nz.mean[j] * nz.scale[k];
+): Normaliser {
+  const { b, c, groups } = d;
+  const cg = c / groups;
+  const nz: Normaliser = {
+    mean: new Float64Array(b * groups),
+    rstd: new Float64Array(b * groups),
+    scale: new Float32Array(b * c),
+    shift: new Float32Array(b * c),
+  };
+  const sums: [Float64Array, Float64Array] = [new Float64Array(c), new Float64Array(c)];
+  for (let i = 0; i < b; i++) {
+    channelSums(x, undefined, i, d, sums[0], sums[1]);
+    const mean = nz.mean.subarray(i * groups, (i + 1) * groups);
+    const rstd = nz.rstd.subarray(i * groups, (i + 1) * groups);
+    groupMoments(sums[0], sums[1], d, eps, mean, rstd);
+    for (let k = 0; k < c; k++) {
+      const j = (k / cg) | 0;
+      const a = gamma[k] * rstd[j];
+      nz.scale[i * c + k] = a;
+      nz.shift[i * c + k] = beta[k] - mean[j] * a;
+    }
   }
+  return nz;
 }
 
-/** u -> u·sigmoid(u) in place. */
-function siluInPlace(u: Float32Array): void {
+/**
+ * act(x·scale + shift) [B, H, W, C] (act = SiLU or identity): one fused oneDNN pass when the
+ * fast CPU path has oneDNN, JS loops otherwise.
+ */
+function applyNormaliser(x: Float32Array, nz: Normaliser, d: Dims, silu: boolean): Float32Array {
+  const out = new Float32Array(x.length);
   const dnnl = fastCpuDnnl();
-  if (dnnl) return dnnl.eltwise("silu", u, u);
-  for (let i = 0; i < u.length; i++) u[i] = u[i] / (1 + Math.exp(-u[i]));
+  if (dnnl) {
+    dnnl.scaleShift(x, nz.scale, nz.shift, out, [d.b, d.hw, d.c], silu);
+    return out;
+  }
+  const { c } = d;
+  for (let i = 0; i < d.b; i++) {
+    const end = (i + 1) * d.hw * c;
+    for (let o = i * d.hw * c; o < end; o += c) {
+      for (let k = 0; k < c; k++) {
+        const u = x[o + k] * nz.scale[i * c + k] + nz.shift[i * c + k];
+        out[o + k] = silu ? u / (1 + Math.exp(-u)) : u;
+      }
+    }
+  }
+  return out;
 }
 
 /** dy · d(silu)/du at u (new array). */
@@ -144,24 +146,6 @@ function siluBackward(u: Float32Array, dy: Float32Array): Float32Array {
     du[i] = dy[i] * sg * (1 + u[i] * (1 - sg));
   }
   return du;
-}
-
-/** The pre-activation u [B, H, W, C] of GroupNorm (affine included). */
-function groupNormValues(
-  x: Float32Array,
-  gamma: Float32Array,
-  beta: Float32Array,
-  d: Dims,
-  eps: number,
-): Float32Array {
-  const u = new Float32Array(x.length);
-  const nz = normaliser(d);
-  const sums: [Float64Array, Float64Array] = [new Float64Array(d.c), new Float64Array(d.c)];
-  for (let i = 0; i < d.b; i++) {
-    normalise(x, gamma, beta, i, d, eps, nz, sums);
-    channelAffine(x, i, d, nz.scale, nz.shift, u);
-  }
-  return u;
 }
 
 /**
@@ -180,33 +164,33 @@ function groupNormGrads(
 ): [Float32Array, Float32Array, Float32Array] {
   const { c, groups } = d;
   const cg = c / groups, n = d.hw * cg;
-  const nz = normaliser(d);
-  const sums: [Float64Array, Float64Array] = [new Float64Array(c), new Float64Array(c)];
-  const du = silu ? siluBackward(groupNormValues(x, gamma, beta, d, eps), dy) : dy;
+  const nz = normaliser(x, gamma, beta, d, eps);
+  const du = silu ? siluBackward(applyNormaliser(x, nz, d, false), dy) : dy;
   const dx = new Float32Array(x.length);
   const dgamma = new Float64Array(c), dbeta = new Float64Array(c);
+  const cd = new Float64Array(c), cx = new Float64Array(c);
   const s1 = new Float64Array(groups), s2 = new Float64Array(groups);
   const a = new Float64Array(c), bcoef = new Float64Array(c), cst = new Float64Array(c);
   for (let i = 0; i < d.b; i++) {
-    normalise(x, gamma, beta, i, d, eps, nz, sums);
-    channelSums(du, x, i, d, sums[0], sums[1]);
+    const mean = nz.mean.subarray(i * groups, (i + 1) * groups);
+    const rstd = nz.rstd.subarray(i * groups, (i + 1) * groups);
+    channelSums(du, x, i, d, cd, cx);
     s1.fill(0);
     s2.fill(0);
     for (let k = 0; k < c; k++) {
       const j = (k / cg) | 0;
-      const cd = sums[0][k], cx = sums[1][k];
-      const dg = nz.rstd[j] * (cx - nz.mean[j] * cd);
-      dbeta[k] += cd;
+      const dg = rstd[j] * (cx[k] - mean[j] * cd[k]);
+      dbeta[k] += cd[k];
       dgamma[k] += dg;
-      s1[j] += gamma[k] * cd;
+      s1[j] += gamma[k] * cd[k];
       s2[j] += gamma[k] * dg;
     }
     for (let k = 0; k < c; k++) {
       const j = (k / cg) | 0;
-      const r = nz.rstd[j], q = r * r * s2[j] / n;
+      const r = rstd[j], q = r * r * s2[j] / n;
       a[k] = gamma[k] * r;
       bcoef[k] = -q;
-      cst[k] = -r * s1[j] / n + nz.mean[j] * q;
+      cst[k] = -r * s1[j] / n + mean[j] * q;
     }
     const end = (i + 1) * d.hw * c;
     for (let o = i * d.hw * c; o < end; o += c) {
@@ -232,8 +216,8 @@ export function groupNormCpu(
   const d: Dims = { b, hw: h * w, c, groups };
   const op = tf.customGrad((xt, gt, bt, save) => {
     const values = (t: unknown) => (t as tf.Tensor).dataSync() as Float32Array;
-    const y = groupNormValues(values(xt), values(gt), values(bt), d, epsilon);
-    if (silu) siluInPlace(y);
+    const xv = values(xt);
+    const y = applyNormaliser(xv, normaliser(xv, values(gt), values(bt), d, epsilon), d, silu);
     (save as tf.GradSaveFunc)([xt as tf.Tensor, gt as tf.Tensor, bt as tf.Tensor]);
     return {
       value: tf.tensor4d(y, [b, h, w, c]),

@@ -72,6 +72,16 @@ const SYMBOLS = {
     parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
     result: "i32",
   },
+  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_primitive_attr_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
+  dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_post_ops_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_post_ops_append_binary: { parameters: ["pointer", "i32", "buffer"], result: "i32" },
+  dnnl_post_ops_append_eltwise: {
+    parameters: ["pointer", "f32", "i32", "f32", "f32"],
+    result: "i32",
+  },
   dnnl_primitive_desc_create: {
     parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
     result: "i32",
@@ -121,6 +131,8 @@ const BINARY_ALG = { add: 131056, sub: 131061, mul: 131057, div: 131060 } as con
 export type DnnlBinary = keyof typeof BINARY_ALG;
 const REDUCTION_SUM = 196596;
 const ARG_SRC_1 = 2;
+/** Argument id of the second operand of binary post-op 0 (DNNL_ARG_ATTR_MULTIPLE_POST_OP). */
+const ARG_POST_OP0_SRC_1 = 16384 | ARG_SRC_1;
 const ARG = {
   src: 1,
   dst: 17,
@@ -212,6 +224,19 @@ export interface Dnnl {
     out: Float32Array,
     outShape: readonly number[],
   ): void;
+  /**
+   * out = f(x * scale + shift) for x, out [n, hw, c] and per-(row, channel) scale, shift [n, c]
+   * (broadcast over hw); f = SiLU when `silu`, else identity. One fused pass (binary multiply
+   * with an add and an eltwise post-op).
+   */
+  scaleShift(
+    x: Float32Array,
+    scale: Float32Array,
+    shift: Float32Array,
+    out: Float32Array,
+    dims: readonly [number, number, number],
+    silu: boolean,
+  ): void;
   /** oneDNN's implementation names of the primitives created so far, by cache key. */
   implementations(): Record<string, string>;
   /** Destroys every primitive and unloads the library. */
@@ -301,8 +326,12 @@ export function openDnnl(path: string): Dnnl {
     };
   }
 
-  function primitiveDesc(opDesc: Uint8Array, hint: Deno.PointerValue): Deno.PointerValue {
-    check(s.dnnl_primitive_desc_create(out, opDesc, null, engine, hint), "primitive_desc_create");
+  function primitiveDesc(
+    opDesc: Uint8Array,
+    hint: Deno.PointerValue,
+    attr: Deno.PointerValue = null,
+  ): Deno.PointerValue {
+    check(s.dnnl_primitive_desc_create(out, opDesc, attr, engine, hint), "primitive_desc_create");
     const pd = readPointer(out);
     pds.push(pd);
     return pd;
@@ -601,6 +630,60 @@ export function openDnnl(path: string): Dnnl {
         ]);
       });
       run(p, [x, out]);
+    },
+    scaleShift(x, scale, shift, dst, dims, silu) {
+      const [n, hw, c] = dims;
+      if (x.length !== n * hw * c) {
+        throw new RangeError(`x: expected ${n} x ${hw} x ${c} values, got ${x.length}`);
+      }
+      sameLength(x, dst, "out");
+      sameLength(scale, shift, "shift");
+      if (scale.length !== n * c) {
+        throw new RangeError(`scale: expected ${n} x ${c} values, got ${scale.length}`);
+      }
+      // One execution per row i over [hw, c] with [1, c] operands: oneDNN's JIT binary kernels
+      // broadcast per channel, while a per-(row, channel) operand over [n, hw, c] runs a slow
+      // reference kernel.
+      const p = cached(`scale_shift:${hw},${c}:${silu}`, () => {
+        const data = rowMajor([hw, c]), perChannel = rowMajor([1, c]);
+        const desc = new Uint8Array(OP_DESC_BYTES);
+        check(
+          s.dnnl_binary_desc_init(desc, BINARY_ALG.mul, data, perChannel, data),
+          "binary_desc_init",
+        );
+        check(s.dnnl_post_ops_create(out), "post_ops_create");
+        const postOps = readPointer(out);
+        check(s.dnnl_post_ops_append_binary(postOps, BINARY_ALG.add, perChannel), "append_binary");
+        if (silu) {
+          check(
+            s.dnnl_post_ops_append_eltwise(postOps, 1, ELTWISE_ALG.silu, 1, 0),
+            "append_eltwise",
+          );
+        }
+        check(s.dnnl_primitive_attr_create(out), "primitive_attr_create");
+        const attr = readPointer(out);
+        try {
+          check(s.dnnl_primitive_attr_set_post_ops(attr, postOps), "attr_set_post_ops");
+          return build(primitiveDesc(desc, null, attr), [
+            { arg: ARG.src, md: data },
+            { arg: ARG_SRC_1, md: perChannel },
+            { arg: ARG_POST_OP0_SRC_1, md: perChannel },
+            { arg: ARG.dst, md: data },
+          ]);
+        } finally {
+          s.dnnl_primitive_attr_destroy(attr);
+          s.dnnl_post_ops_destroy(postOps);
+        }
+      });
+      const rows = hw * c;
+      for (let i = 0; i < n; i++) {
+        run(p, [
+          x.subarray(i * rows, (i + 1) * rows),
+          scale.subarray(i * c, (i + 1) * c),
+          shift.subarray(i * c, (i + 1) * c),
+          dst.subarray(i * rows, (i + 1) * rows),
+        ]);
+      }
     },
     implementations() {
       return Object.fromEntries([...cache].map(([k, p]) => [k, p.impl]));
