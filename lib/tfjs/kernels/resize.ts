@@ -17,16 +17,18 @@ export function upsampleNearest(
 ): Float32Array {
   const [b, h, w, c] = shape;
   const out = new Float32Array(b * h * f * w * f * c);
-  const ow = w * f;
+  const rowLen = w * f * c;
   let o = 0;
-  for (let i = 0; i < b; i++) {
-    for (let y = 0; y < h * f; y++) {
-      const row = (i * h + Math.floor(y / f)) * w * c;
-      for (let xx = 0; xx < ow; xx++) {
-        const src = row + Math.floor(xx / f) * c;
+  for (let r = 0; r < b * h; r++) {
+    // Build output row f * r once, then copy it to the next f - 1 rows.
+    const first = o;
+    for (let xx = 0; xx < w; xx++) {
+      const src = (r * w + xx) * c;
+      for (let rep = 0; rep < f; rep++) {
         for (let k = 0; k < c; k++) out[o++] = x[src + k];
       }
     }
+    for (let rep = 1; rep < f; rep++, o += rowLen) out.copyWithin(o, first, first + rowLen);
   }
   return out;
 }
