@@ -222,7 +222,7 @@ export function makeConvKernels(
     let dw: Float32Array;
     if (useDnnl(g)) {
       dw = new Float32Array(g.kH * g.kW * g.inC * g.outC);
-      dnnl!.backwardWeights(xv, dyv, dw, undefined, g);
+      dnnl!.backwardWeights(xv, dyv, dw, g);
     } else {
       dw = conv2dBackpropFilter(blas, scratch, xv, dyv, g);
     }

@@ -1,6 +1,6 @@
 /**
  * FFI binding to oneDNN's (v2.x C API) primitives on plain float32 data: convolution forward
- * (with bias), backward-data and backward-weights (with bias gradient) on NHWC activations;
+ * (with bias), backward-data and backward-weights on NHWC activations;
  * element-wise SiLU and sigmoid with their derivatives; last-axis softmax. Primitives are
  * created once per shape and cached; each call points their memory objects at the caller's
  * `Float32Array`s (no copies) and runs synchronously, vectorised, on oneDNN's OpenMP threads.
@@ -141,7 +141,6 @@ const ARG = {
   diffSrc: 129,
   diffDst: 145,
   diffWeights: 161,
-  diffBias: 169,
 } as const;
 /** Bytes of dnnl_memory_desc_t / dnnl_convolution_desc_t (generous upper bounds for 2.x). */
 const MD_BYTES = 1024;
@@ -155,8 +154,8 @@ interface Step {
 }
 
 /**
- * A cached convolution: the steps to run in order (weight reorders around the convolution)
- * and the memory objects that take the caller's arrays, in argument order.
+ * A cached primitive: the steps to run in order (for convolutions, weight reorders around the
+ * convolution) and the memory objects that take the caller's arrays, in argument order.
  */
 interface Prim {
   readonly steps: Step[];
@@ -166,7 +165,7 @@ interface Prim {
   readonly impl: string;
 }
 
-/** One argument of a convolution: plain user layout, and whether oneDNN may re-layout it. */
+/** One argument of a primitive: plain user layout, and whether oneDNN may re-layout it. */
 interface Slot {
   readonly arg: number;
   readonly md: Uint8Array;
@@ -188,14 +187,8 @@ export interface Dnnl {
   ): void;
   /** dx [batch, inH, inW, inC] from dy and w (dx overwritten). */
   backwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, g: ConvGeometry): void;
-  /** dw [kH, kW, inC, outC] (and db [outC] when given) from x and dy (overwritten). */
-  backwardWeights(
-    x: Float32Array,
-    dy: Float32Array,
-    dw: Float32Array,
-    db: Float32Array | undefined,
-    g: ConvGeometry,
-  ): void;
+  /** dw [kH, kW, inC, outC] from x and dy (overwritten). */
+  backwardWeights(x: Float32Array, dy: Float32Array, dw: Float32Array, g: ConvGeometry): void;
   /** y = f(x) elementwise over equal-length arrays (y may be x: in place). */
   eltwise(f: DnnlEltwise, x: Float32Array, y: Float32Array): void;
   /** dx = dy * f'(x) elementwise over equal-length arrays (dx may be dy). */
@@ -520,10 +513,10 @@ export function openDnnl(path: string): Dnnl {
       });
       run(p, [dy, w, dx]);
     },
-    backwardWeights(x, dy, dw, db, g) {
-      const p = cached(key("bwd_weights", g, db !== undefined), () => {
+    backwardWeights(x, dy, dw, g) {
+      const p = cached(key("bwd_weights", g, false), () => {
         const d = descs(g);
-        const hint = forwardDesc(g, db !== undefined, FORWARD_TRAINING);
+        const hint = forwardDesc(g, false, FORWARD_TRAINING);
         const op = new Uint8Array(OP_DESC_BYTES);
         check(
           s.dnnl_convolution_backward_weights_desc_init(
@@ -531,7 +524,7 @@ export function openDnnl(path: string): Dnnl {
             CONV_DIRECT,
             d.src,
             d.anyWeights,
-            db ? d.bias : d.none,
+            d.none,
             d.dst,
             d.strides,
             d.padL,
@@ -539,7 +532,7 @@ export function openDnnl(path: string): Dnnl {
           ),
           "convolution_backward_weights_desc_init",
         );
-        const slots: Slot[] = [
+        return build(primitiveDesc(op, hint), [
           { arg: ARG.src, md: d.src },
           { arg: ARG.diffDst, md: d.dst },
           {
@@ -547,11 +540,9 @@ export function openDnnl(path: string): Dnnl {
             md: d.weights,
             chosen: { query: QUERY_DIFF_WEIGHTS_MD, output: true },
           },
-        ];
-        if (db) slots.push({ arg: ARG.diffBias, md: d.bias });
-        return build(primitiveDesc(op, hint), slots);
+        ]);
       });
-      run(p, db ? [x, dy, dw, db] : [x, dy, dw]);
+      run(p, [x, dy, dw]);
     },
     eltwise(f, x, y) {
       sameLength(x, y, "y");
