@@ -2,20 +2,21 @@
  * Worker of bench/run.ts: times ONE case (backend x UNet config x mode) in a fresh process and
  * prints one JSON line `{backend, mode, batch, seconds: number[], params, info}`.
  *
- * Usage: deno run <perms> bench/measure.ts <fast-cpu|stock-cpu|webgpu> <train|forward>
+ * Usage: deno run <perms> bench/measure.ts <fast-cpu|stock-cpu|webgpu|wasm> <train|forward>
  *          <batch> <repeats> '<UNetConfig JSON>'
  * Each repeat is timed after one untimed warm-up call.
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
 import { enableFastCpu } from "../lib/tfjs/fast_cpu.ts";
+import { selectBackend } from "../lib/tfjs/backend.ts";
 import type { UNetConfig } from "../lib/models/unet.ts";
 import { unetBench } from "./unet_step.ts";
 
 const [backend, mode, batchArg, repeatsArg, cfgJson] = Deno.args;
 const batch = Number(batchArg), repeats = Number(repeatsArg);
-if (!["fast-cpu", "stock-cpu", "webgpu"].includes(backend)) {
-  throw new TypeError(`backend: expected fast-cpu | stock-cpu | webgpu, got ${backend}`);
+if (!["fast-cpu", "stock-cpu", "webgpu", "wasm"].includes(backend)) {
+  throw new TypeError(`backend: expected fast-cpu | stock-cpu | webgpu | wasm, got ${backend}`);
 }
 if (mode !== "train" && mode !== "forward") {
   throw new TypeError(`mode: expected train | forward, got ${mode}`);
@@ -30,6 +31,8 @@ if (backend === "webgpu") {
   if (!(await tf.setBackend("webgpu"))) throw new Error("webgpu backend unavailable");
   const adapter = await navigator.gpu?.requestAdapter();
   info = adapter?.info ?? "webgpu";
+} else if (backend === "wasm") {
+  info = (await selectBackend({ prefer: "wasm" })).wasm;
 } else {
   await tf.setBackend("cpu");
   if (backend === "fast-cpu") {

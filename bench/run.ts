@@ -4,10 +4,11 @@
  * same architecture (bench/torch_unet.py via Debian's /usr/bin/python3) in the same run.
  *
  * Usage: deno task bench [--repeats N] [--configs tiny,mnist] [--no-torch] [--no-stock]
- *        [--no-webgpu] [--threads 1,2]   (GEMM threads of the fast cpu path; one row each)
+ *        [--no-wasm] [--no-webgpu] [--threads 1,2]   (GEMM threads of the fast cpu path; one row
+ *        each)
  * Each case runs in its own process (bench/measure.ts) under a time cap. The stock tfjs cpu
- * backend is ~100x slower, so it is timed on a small batch only (labelled); the webgpu
- * software adapter likewise. Prints a markdown table; medians with min-max spread; "x torch"
+ * backend is ~1000x slower, so it is timed on a small batch only (labelled); the wasm backend
+ * and the webgpu software adapter likewise. Prints a markdown table; medians with min-max spread; "x torch"
  * is relative to the faster of torch at 1 and 2 threads.
  */
 import { UNET_PRESETS, type UNetConfig, unetFlops, unetParamCount } from "../lib/models/unet.ts";
@@ -195,6 +196,12 @@ async function main(): Promise<void> {
       for (const mode of ["forward", "train"] as const) {
         const c = await measure("stock-cpu", mode, 2, 1, cfg, 300, env);
         if (c) cases.push({ ...c, backend: "tfjs stock cpu", note: "batch 2, 1 call" });
+      }
+    }
+    if (!flag("--no-wasm")) {
+      for (const mode of ["forward", "train"] as const) {
+        const c = await measure("wasm", mode, 8, 1, cfg, 300, env);
+        if (c) cases.push({ ...c, backend: "tfjs wasm (1 thr)", note: "batch 8, 1 call" });
       }
     }
     if (!flag("--no-webgpu") && (await navigator.gpu?.requestAdapter())) {
