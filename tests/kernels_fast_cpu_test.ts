@@ -99,6 +99,8 @@ const CONV_CASES: ConvCase[] = [
   { b: 5, h: 5, w: 5, cin: 4, cout: 2, k: 5, s: 1, pad: "same" },
   { b: 2, h: 6, w: 5, cin: 3, cout: 4, k: 3, s: 1, pad: [[0, 0], [2, 1], [0, 1], [0, 0]] },
   { b: 2, h: 7, w: 7, cin: 5, cout: 3, k: 3, s: 2, pad: [[0, 0], [1, 0], [0, 2], [0, 0]] },
+  { b: 32, h: 8, w: 8, cin: 5, cout: 6, k: 3, s: 1, pad: "same" },
+  { b: 32, h: 9, w: 9, cin: 3, cout: 7, k: 3, s: 2, pad: "valid" },
 ];
 
 Deno.test("fast cpu: enable registers all kernels and disable restores the stock ones", () => {
