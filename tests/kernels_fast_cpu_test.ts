@@ -331,7 +331,8 @@ Deno.test("conv kernels give the same result when split into one-image chunks", 
 });
 
 Deno.test({
-  name: "fast cpu: without --allow-ffi enableFastCpu reports why and changes nothing",
+  name:
+    "fast cpu: without --allow-ffi enableFastCpu reports why; auto selection falls back to wasm",
   ignore: Deno.permissions.querySync({ name: "run" }).state !== "granted",
   async fn() {
     const root = new URL("../", import.meta.url);
@@ -339,7 +340,10 @@ Deno.test({
     await Deno.writeTextFile(
       script,
       `import { enableFastCpu } from "${new URL("lib/tfjs/fast_cpu.ts", root).href}";\n` +
-        `console.log(JSON.stringify(enableFastCpu()));\n`,
+        `import { selectBackend } from "${new URL("lib/tfjs/backend.ts", root).href}";\n` +
+        `console.log(JSON.stringify(enableFastCpu()));\n` +
+        `const r = await selectBackend({ prefer: "auto" });\n` +
+        `console.log(JSON.stringify({ name: r.name, reason: r.reason }));\n`,
     );
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
@@ -356,9 +360,12 @@ Deno.test({
     }).output();
     await Deno.remove(script);
     const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-    const status = JSON.parse(lines[lines.length - 1]);
+    const status = JSON.parse(lines[lines.length - 2]);
     assertEquals(status.enabled, false);
     assertEquals(status.registered, []);
     assert(/ffi|permission|capable/i.test(status.reason), status.reason);
+    const chosen = JSON.parse(lines[lines.length - 1]);
+    assertEquals(chosen.name, "wasm");
+    assert(chosen.reason.startsWith("auto: fast CPU kernels unavailable"), chosen.reason);
   },
 });
