@@ -113,6 +113,10 @@ Deno.test("fast cpu: large binary ops, sums, softmax and sigmoid (oneDNN paths) 
     () => [tf.softmax(tf.mul(x, 20)), tf.softmax(tf.reshape(x, [60, 396])), tf.sigmoid(x)],
     "softmax/sigmoid",
   );
+  assertSameAsStock(
+    () => [tf.concat([x, x], 1), tf.concat([x, x], 3), ...tf.split(x, [2, 10], 2)],
+    "long-run concat/split",
+  );
   tf.dispose(x);
 });
 

@@ -9,7 +9,7 @@ import {
   type TensorInfo,
   util,
 } from "@tensorflow/tfjs-core";
-import { forEachRow, maskedStrides } from "./strided.ts";
+import { copyRun, forEachRow, maskedStrides } from "./strided.ts";
 import { cpuBackend, type CpuBackendLike, f32Values, type KernelArgs } from "./cpu_access.ts";
 
 /**
@@ -47,8 +47,7 @@ export function sliceBox(
   const src = [...xStrides.slice(0, Math.max(k, 0)), 1];
   const dst = maskedStrides(sizes, sizes.map(() => true));
   forEachRow(sizes, [src, dst], (off) => {
-    const s0 = start + off[0];
-    out.set(x.subarray(s0, s0 + n), off[1]);
+    copyRun(out, off[1], x, start + off[0], n);
   });
   return out;
 }
@@ -79,7 +78,7 @@ export function padConstant(
   const start = paddings.reduce((p, [b], i) => p + b * outStrides[i], 0);
   const n = sizes[sizes.length - 1];
   forEachRow(sizes, [src, dst], (off) => {
-    out.set(x.subarray(off[0], off[0] + n), start + off[1]);
+    copyRun(out, start + off[1], x, off[0], n);
   });
   return { values: out, shape: outShape };
 }
@@ -110,9 +109,7 @@ export function concatAxis(
   let offset = 0;
   parts.forEach((x, i) => {
     const inner = util.sizeFromShape(shapes[i].slice(axis));
-    for (let o = 0; o < outer; o++) {
-      values.set(x.subarray(o * inner, (o + 1) * inner), o * row + offset);
-    }
+    for (let o = 0; o < outer; o++) copyRun(values, o * row + offset, x, o * inner, inner);
     offset += inner;
   });
   return { values, shape };

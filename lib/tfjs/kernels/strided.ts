@@ -69,3 +69,21 @@ export function forEachRow(
     if (d < 0) return;
   }
 }
+
+/**
+ * dst[d .. d + n) = src[s .. s + n): an element loop for short runs (measured 2-3x faster than a
+ * `subarray` + `set` per run of 16 floats), `set` for longer ones.
+ */
+export function copyRun(
+  dst: Float32Array,
+  d: number,
+  src: Float32Array,
+  s: number,
+  n: number,
+): void {
+  if (n <= 32) {
+    for (let j = 0; j < n; j++) dst[d + j] = src[s + j];
+  } else {
+    dst.set(src.subarray(s, s + n), d);
+  }
+}
