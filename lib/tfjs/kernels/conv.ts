@@ -182,12 +182,19 @@ export function makeConvKernels(
 ): Record<string, KernelFunc> {
   const scratch: [Scratch, Scratch] = [new Scratch(), new Scratch()];
   const useDnnl = (g: ConvGeometry) => dnnl !== undefined && dnnlSupports(g);
-  const forward = (x: Float32Array, w: Float32Array, g: ConvGeometry, bias?: Float32Array) => {
-    if (!useDnnl(g)) return conv2dForward(blas, scratch, x, w, g);
-    const y = new Float32Array(g.batch * g.outH * g.outW * g.outC);
-    dnnl!.forward(x, w, bias?.length === g.outC ? bias : undefined, y, g);
-    return y;
+  /** A new array of `size` floats filled by `run` when oneDNN handles `g`, else undefined. */
+  const viaDnnl = (g: ConvGeometry, size: number, run: (d: Dnnl, out: Float32Array) => void) => {
+    if (!useDnnl(g)) return undefined;
+    const out = new Float32Array(size);
+    run(dnnl!, out);
+    return out;
   };
+  const forward = (x: Float32Array, w: Float32Array, g: ConvGeometry, bias?: Float32Array) =>
+    viaDnnl(
+      g,
+      g.batch * g.outH * g.outW * g.outC,
+      (d, y) => d.forward(x, w, bias?.length === g.outC ? bias : undefined, y, g),
+    ) ?? conv2dForward(blas, scratch, x, w, g);
   const conv2D: KernelFunc = (args: KernelArgs) => {
     const be = cpuBackend(args);
     const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
@@ -203,13 +210,11 @@ export function makeConvKernels(
     const g = convGeometry(attrs.inputShape, filter.shape, attrs);
     const dyv = f32Values(be, dy), wv = f32Values(be, filter);
     if (!g || !dyv || !wv) return stock.Conv2DBackpropInput(args);
-    let dx: Float32Array;
-    if (useDnnl(g)) {
-      dx = new Float32Array(g.batch * g.inH * g.inW * g.inC);
-      dnnl!.backwardData(dyv, wv, dx, g);
-    } else {
-      dx = conv2dBackpropInput(blas, scratch, dyv, wv, g);
-    }
+    const dx = viaDnnl(
+      g,
+      g.batch * g.inH * g.inW * g.inC,
+      (d, out) => d.backwardData(dyv, wv, out, g),
+    ) ?? conv2dBackpropInput(blas, scratch, dyv, wv, g);
     return be.makeTensorInfo([g.batch, g.inH, g.inW, g.inC], "float32", dx);
   };
   const backpropFilter: KernelFunc = (args: KernelArgs) => {
@@ -219,13 +224,11 @@ export function makeConvKernels(
     const g = convGeometry(x.shape, attrs.filterShape, attrs);
     const xv = f32Values(be, x), dyv = f32Values(be, dy);
     if (!g || !xv || !dyv) return stock.Conv2DBackpropFilter(args);
-    let dw: Float32Array;
-    if (useDnnl(g)) {
-      dw = new Float32Array(g.kH * g.kW * g.inC * g.outC);
-      dnnl!.backwardWeights(xv, dyv, dw, g);
-    } else {
-      dw = conv2dBackpropFilter(blas, scratch, xv, dyv, g);
-    }
+    const dw = viaDnnl(
+      g,
+      g.kH * g.kW * g.inC * g.outC,
+      (d, out) => d.backwardWeights(xv, dyv, out, g),
+    ) ?? conv2dBackpropFilter(blas, scratch, xv, dyv, g);
     return be.makeTensorInfo([g.kH, g.kW, g.inC, g.outC], "float32", dw);
   };
   const fused: KernelFunc = (args: KernelArgs) => {
