@@ -325,28 +325,24 @@ export function makeElementwiseKernels(
     }
     return be.makeTensorInfo(logits.shape, "float32", y);
   };
-  kernels.Floor = (args: KernelArgs) => {
+  /** A float32 unary kernel computing `f(values)`, stock for other dtypes. */
+  const unary = (name: string, f: (x: Float32Array) => Float32Array): KernelFunc => (args) => {
     const be = cpuBackend(args);
     const { x } = args.inputs as { x: TensorInfo };
     const xv = f32Values(be, x);
-    if (!xv) return stock.Floor(args);
-    const y = new Float32Array(xv.length);
-    for (let i = 0; i < y.length; i++) y[i] = Math.floor(xv[i]);
-    return be.makeTensorInfo(x.shape, "float32", y);
+    if (!xv) return stock[name](args);
+    return be.makeTensorInfo(x.shape, "float32", f(xv));
   };
-  kernels.Sigmoid = (args: KernelArgs) => {
-    const be = cpuBackend(args);
-    const { x } = args.inputs as { x: TensorInfo };
-    const xv = f32Values(be, x);
-    if (!xv) return stock.Sigmoid(args);
-    let y: Float32Array;
-    if (dnnl && xv.length > 0) {
-      y = new Float32Array(xv.length);
-      dnnl.eltwise("sigmoid", xv, y);
-    } else {
-      y = sigmoid(xv);
-    }
-    return be.makeTensorInfo(x.shape, "float32", y);
-  };
+  kernels.Floor = unary("Floor", (x) => {
+    const y = new Float32Array(x.length);
+    for (let i = 0; i < y.length; i++) y[i] = Math.floor(x[i]);
+    return y;
+  });
+  kernels.Sigmoid = unary("Sigmoid", (x) => {
+    if (!dnnl || x.length === 0) return sigmoid(x);
+    const y = new Float32Array(x.length);
+    dnnl.eltwise("sigmoid", x, y);
+    return y;
+  });
   return kernels;
 }
