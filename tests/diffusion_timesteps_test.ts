@@ -1,5 +1,11 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { checkPath, spacedTimesteps, strideTimesteps } from "../lib/diffusion/timesteps.ts";
+import {
+  checkPath,
+  logSnrTimesteps,
+  spacedTimesteps,
+  strideTimesteps,
+} from "../lib/diffusion/timesteps.ts";
+import { cosineSchedule, logSnr } from "../lib/diffusion/schedule.ts";
 
 Deno.test("strideTimesteps: the reference's DDIM loop", () => {
   assertEquals(strideTimesteps(8, 2), [8, 6, 4, 2, 0]);
@@ -79,4 +85,30 @@ Deno.test("checkPath accepts descending paths and names the bad element", () => 
   assertThrows(() => checkPath([9, 0], 8), RangeError, "path[0]");
   assertThrows(() => checkPath([8, 8, 0], 8), RangeError, "strictly descending");
   assertThrows(() => checkPath([8, -2], 8), RangeError, "path[1]");
+});
+
+Deno.test("logSnrTimesteps: maxIndex to 0, each point the nearest-logSNR index of its target", () => {
+  const s = cosineSchedule(128);
+  const lam = logSnr(s);
+  const nearest = (x: number) =>
+    Array.from(lam.keys()).reduce((b, j) => Math.abs(lam[j] - x) < Math.abs(lam[b] - x) ? j : b);
+  for (const k of [1, 2, 4, 8, 16]) {
+    const p = logSnrTimesteps(s, k);
+    assertEquals(p.length, k + 1);
+    assertEquals([p[0], p[k]], [128, 0]);
+    checkPath(p, 128);
+    for (let i = 1; i < k; i++) {
+      const want = nearest(lam[128] + (i / k) * (lam[0] - lam[128]));
+      // Either the nearest index, or pushed by one to keep the path strictly descending
+      // (the reference cosine's top logSNR step is large: targets crowd below index 128).
+      const pushed = p[i] === p[i - 1] - 1 || p[i] === p[i + 1] + 1;
+      assertEquals(p[i] === want || pushed, true, `k=${k} point ${i}: ${p[i]} vs ${want}`);
+    }
+  }
+  // Hand-checked on the T = 128 table: logSNR(128) = -15.74, logSNR(0) = 7.71, midpoint -4.02.
+  assertEquals(logSnrTimesteps(s, 2), [128, 117, 0]);
+  // One step per index when numSteps = maxIndex.
+  assertEquals(logSnrTimesteps(cosineSchedule(4), 4), [4, 3, 2, 1, 0]);
+  assertThrows(() => logSnrTimesteps(s, 0), RangeError, "numSteps");
+  assertThrows(() => logSnrTimesteps(s, 129), RangeError, "numSteps must be in 1..maxIndex=128");
 });

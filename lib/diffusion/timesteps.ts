@@ -4,7 +4,7 @@
  * where the sampler lands — a schedule index, or -1 for clean data (alpha-bar = 1).
  * @module
  */
-import { checkTimeIndex, linspace } from "./schedule.ts";
+import { checkTimeIndex, type DiscreteSchedule, linspace, logSnr } from "./schedule.ts";
 
 function checkPositiveInt(x: number, name: string): void {
   if (!Number.isInteger(x) || x < 1) {
@@ -109,4 +109,39 @@ export function checkPath(path: readonly number[], maxIndex: number): void {
       );
     }
   });
+}
+
+/**
+ * A path of `numSteps` network evaluations whose points are as uniform in logSNR as integer
+ * indices allow: targets lambda_i = lambda(maxIndex) + (i / numSteps) (lambda(0) - lambda(maxIndex))
+ * for i = 0..numSteps, each mapped to the index of nearest logSNR (logSNR is monotone in the
+ * index), then pushed down where needed to keep the path strictly descending. It starts at
+ * `schedule.maxIndex` and lands on index 0, like {@link strideTimesteps}. On the reference
+ * cosine table the strided path takes a large logSNR jump in its last step, which a
+ * second-order solver (DPM-Solver++) handles badly; this path spreads the jumps evenly.
+ * @param numSteps integer in 1..maxIndex.
+ */
+export function logSnrTimesteps(schedule: DiscreteSchedule, numSteps: number): number[] {
+  const T = schedule.maxIndex;
+  checkPositiveInt(numSteps, "numSteps");
+  if (numSteps > T) throw new RangeError(`numSteps must be in 1..maxIndex=${T}, got ${numSteps}`);
+  const lam = logSnr(schedule);
+  const nearest = (target: number): number => {
+    let best = 0;
+    for (let j = 1; j <= T; j++) {
+      if (Math.abs(lam[j] - target) < Math.abs(lam[best] - target)) best = j;
+    }
+    return best;
+  };
+  const path = Array.from(
+    { length: numSteps + 1 },
+    (_, i) => nearest(lam[T] + (i / numSteps) * (lam[0] - lam[T])),
+  );
+  path[0] = T;
+  path[numSteps] = 0;
+  // Strictly descending: from the end, each index must exceed the next one; from the top, each
+  // must stay below the previous one. With numSteps <= T both passes succeed.
+  for (let i = numSteps - 1; i >= 1; i--) path[i] = Math.max(path[i], path[i + 1] + 1);
+  for (let i = 1; i < numSteps; i++) path[i] = Math.min(path[i], T - i);
+  return path;
 }
