@@ -1,7 +1,8 @@
 /**
  * Executes notebooks headless with the Deno Jupyter kernel and checks their outputs.
  *
- *   deno run --allow-read --allow-write --allow-env --allow-run .ci/notebooks.ts \
+ *   deno run --allow-read --allow-write --allow-env --allow-run --allow-net --allow-sys \
+ *     .ci/notebooks.ts \
  *     [--out-dir runs/notebooks] [notebooks/01_x.ipynb ...]
  *
  * Without notebook arguments it runs every `notebooks/*.ipynb`. Executed copies are written to
@@ -9,10 +10,14 @@
  * passes when every code cell ran, no cell raised, and each `// expect: KIND` comment in a
  * cell is matched by one `display_data` output of that kind in the same cell (KIND: plotly,
  * image, table, markdown; see {@link EXPECT_MIME}). A cell that calls `show(` must carry at
- * least one such comment, and a notebook must expect at least one output. Prints one result
- * line per notebook and exits 1 if any notebook failed. Set `RDD_FAST=1` for the quick profile.
+ * least one such comment, and a notebook must expect at least one output. The executed copy
+ * must be at most {@link MAX_NOTEBOOK_BYTES}, and its nbconvert HTML export (`NAME.html` next
+ * to it), opened in headless Chromium with every network request blocked, must draw each Plotly
+ * output (one `.js-plotly-plot` with a `.main-svg` per figure). Prints one result line per
+ * notebook and exits 1 if any notebook failed. Set `RDD_FAST=1` for the quick profile.
  * @module
  */
+import { withChromiumPage } from "../lib/figures/chromium.ts";
 
 /** The MIME type that each `// expect: KIND` comment requires in a cell's display outputs. */
 export const EXPECT_MIME: Readonly<Record<string, string>> = {
@@ -24,6 +29,7 @@ export const EXPECT_MIME: Readonly<Record<string, string>> = {
 
 /** The part of an nbformat-4 notebook this checker reads. */
 export interface NotebookJson {
+  /** The cells, in order. */
   cells: {
     cell_type: string;
     source: string | string[];
@@ -36,6 +42,9 @@ export interface NotebookJson {
     }[];
   }[];
 }
+
+/** The largest executed notebook accepted: 5 MB (5,000,000 bytes). */
+export const MAX_NOTEBOOK_BYTES = 5_000_000;
 
 const joined = (s: string | string[]) => (Array.isArray(s) ? s.join("") : s);
 
@@ -97,6 +106,53 @@ export function checkNotebook(nb: NotebookJson): string[] {
   return problems;
 }
 
+/** The problem of an executed notebook of `bytes` bytes, or undefined when it is small enough. */
+export function sizeProblem(bytes: number, limit = MAX_NOTEBOOK_BYTES): string | undefined {
+  return bytes > limit
+    ? `executed notebook is ${(bytes / 1e6).toFixed(2)} MB, more than ${limit / 1e6} MB`
+    : undefined;
+}
+
+/** The number of Plotly figures among the `display_data` outputs of `nb`. */
+export function plotlyOutputCount(nb: NotebookJson): number {
+  return nb.cells.flatMap((c) => c.outputs ?? []).filter((o) =>
+    o.output_type === "display_data" && o.data !== undefined && EXPECT_MIME.plotly in o.data
+  ).length;
+}
+
+/**
+ * Opens the HTML file `htmlPath` in headless Chromium with every non-`file:`/`data:`/`blob:`
+ * request aborted (no network), waits up to `timeoutMs` for `expected` drawn plots, and returns
+ * the problems (empty when every plot was drawn).
+ */
+export function renderProblems(
+  htmlPath: string,
+  expected: number,
+  timeoutMs = 60_000,
+): Promise<string[]> {
+  return withChromiumPage(async (page) => {
+    await page.goto(new URL(htmlPath, `file://${Deno.cwd()}/`).href);
+    const count = async () =>
+      Number(
+        await page.evaluate(
+          `[...document.querySelectorAll(".js-plotly-plot")].filter((p) => p.querySelector(".main-svg")).length`,
+        ),
+      );
+    const until = performance.now() + timeoutMs;
+    while ((await count()) < expected && performance.now() < until) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const drawn = await count();
+    if (drawn >= expected) return [];
+    const errors = page.errors.length
+      ? ` (page errors: ${page.errors.slice(0, 3).join("; ")})`
+      : "";
+    return [
+      `HTML export drew ${drawn} of ${expected} plot(s) offline in headless Chromium${errors}`,
+    ];
+  });
+}
+
 /** The command prefix that runs nbconvert (Debian's, not a pyenv python that shadows it). */
 export async function nbconvertCommand(): Promise<string[]> {
   const exists = async (p: string) => {
@@ -111,24 +167,14 @@ export async function nbconvertCommand(): Promise<string[]> {
   return ["jupyter-nbconvert"];
 }
 
-/** Runs nbconvert on `path`; true when it exited 0. Prints the last stderr lines otherwise. */
-async function execute(path: string, outDir: string, name: string, nbconvert: string[]) {
+/**
+ * Runs nbconvert with `args` (e.g. `--to notebook --execute ... path`); true when it exited 0.
+ * Prints the last stderr lines otherwise.
+ */
+async function nbconvertRun(nbconvert: string[], args: string[]): Promise<boolean> {
   const [cmd, ...pre] = nbconvert;
   const out = await new Deno.Command(cmd, {
-    args: [
-      ...pre,
-      "--to",
-      "notebook",
-      "--execute",
-      "--allow-errors",
-      "--ExecutePreprocessor.kernel_name=deno",
-      "--ExecutePreprocessor.timeout=1800",
-      "--output-dir",
-      outDir,
-      "--output",
-      name,
-      path,
-    ],
+    args: [...pre, ...args],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -137,6 +183,49 @@ async function execute(path: string, outDir: string, name: string, nbconvert: st
     console.log(`  nbconvert exited with code ${out.code}:\n    ${tail.join("\n    ")}`);
   }
   return out.success;
+}
+
+/** Executes `path` into `outDir/name.ipynb` (cells may raise; {@link checkNotebook} reports). */
+function execute(path: string, outDir: string, name: string, nbconvert: string[]) {
+  return nbconvertRun(nbconvert, [
+    "--to",
+    "notebook",
+    "--execute",
+    "--allow-errors",
+    "--ExecutePreprocessor.kernel_name=deno",
+    "--ExecutePreprocessor.timeout=1800",
+    "--output-dir",
+    outDir,
+    "--output",
+    name,
+    path,
+  ]);
+}
+
+/** The size, content and offline-rendering problems of the executed notebook `executed`. */
+async function executedProblems(executed: string, nbconvert: string[]): Promise<string[]> {
+  const nb = JSON.parse(await Deno.readTextFile(executed)) as NotebookJson;
+  const problems = checkNotebook(nb);
+  const size = sizeProblem((await Deno.stat(executed)).size);
+  if (size) problems.push(size);
+  const plots = plotlyOutputCount(nb);
+  if (plots === 0) return problems;
+  const html = executed.replace(/\.ipynb$/, ".html");
+  const [dir, base] = [html.slice(0, html.lastIndexOf("/")) || ".", html.split("/").pop()!];
+  if (
+    !(await nbconvertRun(nbconvert, [
+      "--to",
+      "html",
+      "--output-dir",
+      dir,
+      "--output",
+      base,
+      executed,
+    ]))
+  ) {
+    return [...problems, "nbconvert --to html failed"];
+  }
+  return [...problems, ...(await renderProblems(html, plots))];
 }
 
 /**
@@ -154,7 +243,7 @@ async function runNotebook(path: string, outDir: string, nbconvert: string[]): P
   }
   const secs = ((performance.now() - started) / 1000).toFixed(1);
   const problems = ran
-    ? checkNotebook(JSON.parse(await Deno.readTextFile(`${outDir}/${name}.ipynb`)))
+    ? await executedProblems(`${outDir}/${name}.ipynb`, nbconvert)
     : ["nbconvert failed twice"];
   if (problems.length === 0) {
     console.log(`notebook ${path} ... ok (${secs} s, executed copy in ${outDir}/${name}.ipynb)`);

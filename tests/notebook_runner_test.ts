@@ -1,5 +1,15 @@
-import { assertEquals, assertThrows } from "@std/assert";
-import { checkNotebook, EXPECT_MIME, expectedKinds, type NotebookJson } from "../.ci/notebooks.ts";
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import {
+  checkNotebook,
+  EXPECT_MIME,
+  expectedKinds,
+  MAX_NOTEBOOK_BYTES,
+  type NotebookJson,
+  plotlyOutputCount,
+  renderProblems,
+  sizeProblem,
+} from "../.ci/notebooks.ts";
+import { figureMessage, loadCompressedPlotlyScript } from "../lib/notebook/show.ts";
 
 type Cell = NotebookJson["cells"][number];
 
@@ -63,4 +73,40 @@ Deno.test("checkNotebook fails a notebook that expects nothing", () => {
   assertEquals(checkNotebook({ cells: [code("1 + 1")] }), [
     'notebook has no "// expect: KIND" comment',
   ]);
+});
+
+Deno.test("sizeProblem and plotlyOutputCount", () => {
+  assertEquals(sizeProblem(MAX_NOTEBOOK_BYTES), undefined);
+  assertEquals(sizeProblem(5_200_000), "executed notebook is 5.20 MB, more than 5 MB");
+  const nb: NotebookJson = {
+    cells: [
+      code("a", [display(EXPECT_MIME.plotly, "text/html"), display("image/png")]),
+      code("b", [display(EXPECT_MIME.plotly)]),
+    ],
+  };
+  assertEquals(plotlyOutputCount(nb), 2);
+});
+
+Deno.test("renderProblems: offline Chromium draws figures that carry compressed plotly.js", async () => {
+  const script = await loadCompressedPlotlyScript();
+  assert(script !== null, "plotly.js-dist-min is not installed: run `deno install`");
+  const fig = { data: [{ type: "scatter", x: [1, 2], y: [3, 4] }], layout: { height: 200 } };
+  const page = (parts: string[]) =>
+    `<!doctype html><html><head></head><body>${parts.join("\n")}
+<script src="https://cdn.example.invalid/require.js"></script></body></html>`;
+  const html = (m: { data: Record<string, unknown> }) => m.data["text/html"] as string;
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/ok.html`,
+      page([html(figureMessage(fig, "a", script)), html(figureMessage(fig, "b", undefined))]),
+    );
+    assertEquals(await renderProblems(`${dir}/ok.html`, 2), []);
+    await Deno.writeTextFile(`${dir}/none.html`, page([html(figureMessage(fig, "a", null))]));
+    const problems = await renderProblems(`${dir}/none.html`, 1, 1500);
+    assertEquals(problems.length, 1);
+    assertStringIncludes(problems[0], "drew 0 of 1 plot(s)");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -7,6 +7,7 @@ import {
 } from "@std/assert";
 import { encode } from "fast-png";
 import {
+  compressedPlotlyScript,
   consoleSink,
   type DisplayMessage,
   escapeScriptText,
@@ -15,6 +16,7 @@ import {
   flushDelayMs,
   imageMessage,
   jupyterApi,
+  loadCompressedPlotlyScript,
   loadPlotlyJs,
   messageBytes,
   NotebookDisplay,
@@ -221,10 +223,27 @@ Deno.test("outside Jupyter: no kernel API, show() resolves, consoleSink writes f
   }
 });
 
-Deno.test("loadPlotlyJs reads the plotly.js-dist bundle from node_modules", async () => {
+Deno.test("loadPlotlyJs reads the minified plotly.js-dist-min bundle from node_modules", async () => {
   const js = await loadPlotlyJs();
-  assert(js !== null, "plotly.js-dist is not installed: run `deno install`");
-  assertStringIncludes(js.slice(0, 200), "plotly.js v");
+  assert(js !== null, "plotly.js-dist-min is not installed: run `deno install`");
+  assertStringIncludes(js.slice(0, 200), "plotly.js v3.1.0");
   assertStringIncludes(js.slice(-2000), "window.Plotly = Plotly");
   assert(js.length > 1e6, `plotly.js has only ${js.length} characters`);
+});
+
+Deno.test("compressedPlotlyScript carries the exact source gzip+base64, under 2.1 MB for plotly.js", async () => {
+  const src = "window.Plotly = {v: '</script>'}; // " + "x".repeat(5000);
+  const script = await compressedPlotlyScript(src);
+  const b64 = script.match(/atob\("([A-Za-z0-9+/=]+)"\)/)![1];
+  const inflated = await new Response(
+    new Blob([fromBase64(b64) as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
+      new DecompressionStream("gzip"),
+    ),
+  ).text();
+  assertEquals(inflated, src);
+  assert(!script.includes("</script>"), "the compressed script can sit in a <script> element");
+  assert(script.length < src.length / 2, `no compression: ${script.length}`);
+  const real = await loadCompressedPlotlyScript();
+  assert(real !== null, "plotly.js-dist-min is not installed: run `deno install`");
+  assert(real.length < 2.1e6, `compressed plotly.js has ${real.length} characters`);
 });

@@ -3,9 +3,13 @@
  * in a way that survives headless execution (`jupyter nbconvert --execute`).
  *
  * - Figures become a MIME bundle with `application/vnd.plotly.v1+json` (`{data, layout, config}`),
- *   a `text/html` fallback that draws with plotly.js, and a one-line `text/plain` summary. The
- *   plotly.js bundle (read as text from the `plotly.js-dist` npm package) is inlined into the
- *   HTML of the FIRST figure of a kernel session only; later figures wait for `window.Plotly`.
+ *   a `text/html` fallback that draws with plotly.js, and a one-line `text/plain` summary.
+ *   JupyterLab and VS Code draw the Plotly JSON themselves; the HTML is for nbconvert's HTML
+ *   export and other frontends, and must work offline. So the minified plotly.js build of the
+ *   `plotly.js-dist-min` npm package is inlined ONCE per kernel session, into the first figure,
+ *   gzip-compressed and base64-encoded (1.9 MB instead of 4.8 MB; see
+ *   {@link compressedPlotlyScript}); the browser inflates it with `DecompressionStream`. Later
+ *   figures wait for `window.Plotly`. An executed notebook thus stays well under 5 MB.
  * - Deno 2.9's kernel can drop a display message sent just before a cell finishes (its output
  *   queue races the kernel's "idle" status). `show()` therefore awaits the broadcast and then
  *   sleeps {@link flushDelayMs} of the payload before resolving. Always `await show(...)`.
@@ -141,9 +145,10 @@ function figureSummary(fig: Figure): string {
  * The display message of a Plotly figure.
  * @param fig the figure; typed arrays and non-finite numbers are converted by {@link plainJson}.
  * @param divId HTML id of the plot's `<div>` (unique per output).
- * @param plotlyJs plotly.js source to inline before the plot, or `undefined` to rely on a
- *   `window.Plotly` loaded by an earlier output, or `null` when plotly.js is unavailable (the
- *   HTML then says so if no earlier output loaded it).
+ * @param plotlyJs a script that defines `window.Plotly` (the plotly.js source, or
+ *   {@link compressedPlotlyScript} of it), inlined before the plot; or `undefined` to rely on a
+ *   `window.Plotly` loaded by an earlier output; or `null` when plotly.js is unavailable (the
+ *   HTML then says so if no earlier output loaded it). Figures wait up to 20 s for it.
  */
 export function figureMessage(
   fig: Figure,
@@ -172,7 +177,7 @@ export function figureMessage(
   function draw(tries) {
     var el = document.getElementById("${divId}");
     if (window.Plotly) { window.Plotly.newPlot(el, spec.data, spec.layout, spec.config); }
-    else if (tries < 100) { setTimeout(function () { draw(tries + 1); }, 50); }
+    else if (tries < 400) { setTimeout(function () { draw(tries + 1); }, 50); }
     else if (el) { el.textContent = ${JSON.stringify(missing)}; }
   }
   draw(0);
@@ -283,7 +288,8 @@ export type DisplaySink = (message: DisplayMessage) => Promise<void>;
 export interface NotebookDisplayOptions {
   /** Receives every message. */
   sink: DisplaySink;
-  /** Returns the plotly.js source, or null when unavailable. Called at most once. */
+  /** Returns the script that defines `window.Plotly` (see {@link figureMessage}), or null
+   * when unavailable. Called at most once. */
   loadPlotlyJs: () => Promise<string | null>;
   /** Inline plotly.js into every figure (standalone files) instead of the first one only. */
   inlineEveryFigure?: boolean;
@@ -305,7 +311,8 @@ export class NotebookDisplay {
   #count = 0;
   #idPrefix: string;
 
-  /** @param opts sink, plotly.js loader and flush behaviour. */
+  /** A fresh session state (nothing inlined yet).
+   * @param opts sink, plotly.js loader and flush behaviour. */
   constructor(opts: NotebookDisplayOptions) {
     this.#opts = opts;
     this.#idPrefix = opts.idPrefix ?? `rdd-plot-${crypto.randomUUID().slice(0, 8)}`;
@@ -345,16 +352,50 @@ export class NotebookDisplay {
 }
 
 /**
- * Reads the plotly.js bundle of the `plotly.js-dist` package (import map entry) as text, or
- * returns null when it is not installed in a local `node_modules` folder.
+ * Reads the minified plotly.js bundle of the `plotly.js-dist-min` package (import map entry)
+ * as text, or returns null when it is not installed in a local `node_modules` folder.
  */
 export async function loadPlotlyJs(): Promise<string | null> {
   try {
-    const url = import.meta.resolve("plotly.js-dist");
+    const url = import.meta.resolve("plotly.js-dist-min");
     return url.startsWith("file:") ? await Deno.readTextFile(new URL(url)) : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * A script that defines `window.Plotly` from a gzip-compressed, base64-encoded copy of
+ * `plotlyJs`: the browser inflates it with `DecompressionStream` (Chromium 80+, Firefox 113+,
+ * Safari 16.4+) and runs it as an inline `<script>`, with an AMD `define` (require.js in some
+ * HTML exports) hidden meanwhile so that plotly.js sets the global. Runs at most once per page.
+ * @param plotlyJs the plotly.js source.
+ */
+export async function compressedPlotlyScript(plotlyJs: string): Promise<string> {
+  const gz = await new Response(
+    new Blob([plotlyJs]).stream().pipeThrough(new CompressionStream("gzip")),
+  ).arrayBuffer();
+  return `(function () {
+  if (window.Plotly || window.rddPlotlyLoading) return;
+  window.rddPlotlyLoading = true;
+  var bin = atob("${toBase64(new Uint8Array(gz))}");
+  var bytes = new Uint8Array(bin.length);
+  for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  new Response(stream).text().then(function (src) {
+    var amd = window.define;
+    window.define = undefined;
+    var s = document.createElement("script");
+    s.textContent = src;
+    try { document.head.appendChild(s); } finally { window.define = amd; }
+  });
+})();`;
+}
+
+/** {@link loadPlotlyJs} through {@link compressedPlotlyScript}; null when not installed. */
+export async function loadCompressedPlotlyScript(): Promise<string | null> {
+  const js = await loadPlotlyJs();
+  return js === null ? null : await compressedPlotlyScript(js);
 }
 
 /** The `Deno.jupyter` API when running in `deno jupyter`, else undefined. */
@@ -401,7 +442,7 @@ function defaultDisplay(): NotebookDisplay {
     : consoleSink(dir);
   processDisplay = new NotebookDisplay({
     sink,
-    loadPlotlyJs,
+    loadPlotlyJs: loadCompressedPlotlyScript,
     inlineEveryFigure: dir !== undefined,
   });
   return processDisplay;
