@@ -1,6 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertLess, assertRejects, assertThrows } from "@std/assert";
-import { type DataSource, NonFiniteLossError, Trainer } from "../lib/train/trainer.ts";
+import {
+  type DataSource,
+  NonFiniteLossError,
+  Trainer,
+  type TrainerOptions,
+} from "../lib/train/trainer.ts";
+import { learningRateAt } from "../lib/train/optim.ts";
 import {
   loadCheckpoint,
   loadLayersModelFiles,
@@ -42,7 +48,12 @@ class Stream implements DataSource<XY> {
   }
 }
 
-function makeTrainer(model: tf.LayersModel, runDir?: string, nanAt = -1): Trainer<XY> {
+function makeTrainer(
+  model: tf.LayersModel,
+  runDir?: string,
+  nanAt = -1,
+  extra: Partial<TrainerOptions<XY>> = {},
+): Trainer<XY> {
   return new Trainer<XY>({
     models: { model },
     optimizer: {
@@ -67,6 +78,7 @@ function makeTrainer(model: tf.LayersModel, runDir?: string, nanAt = -1): Traine
       const l = tf.add(tf.losses.meanSquaredError(batch.y, pred), noise) as tf.Scalar;
       return { loss: step === nanAt ? tf.mul(l, NaN) as tf.Scalar : l };
     },
+    ...extra,
   });
 }
 
@@ -140,5 +152,117 @@ Deno.test("trainer: resume refuses a checkpoint written with another config", as
   const other = new Trainer<XY>({ ...makeTrainer(makeModel(2), dir).options, config: { x: 1 } });
   await assertRejects(() => other.resume(), Error, "different config");
   assertThrows(() => new Trainer<XY>({ ...other.options, models: {} }), RangeError, "models");
+  await Deno.remove(dir, { recursive: true });
+});
+
+const FS_WRITES = ["mkdir", "writeFile", "writeTextFile", "rename", "remove"] as const;
+
+/**
+ * Runs `fn` as a process killed just before its `k`-th file-system write (0-based; mkdir,
+ * writeFile, writeTextFile, rename, remove): that call and everything after it never
+ * happen. Returns the number of writes `fn` attempted (all of them when it was not killed).
+ */
+async function killedAt(k: number, fn: () => Promise<unknown>): Promise<number> {
+  const d = Deno as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const saved = FS_WRITES.map((n) => d[n]);
+  let count = 0;
+  FS_WRITES.forEach((n, i) => {
+    d[n] = (...a: unknown[]) => {
+      if (count++ === k) throw new Error("killed");
+      return saved[i].apply(Deno, a);
+    };
+  });
+  try {
+    await fn();
+  } catch (e) {
+    if ((e as Error).message !== "killed") throw e;
+  } finally {
+    FS_WRITES.forEach((n, i) => d[n] = saved[i]);
+  }
+  return count;
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+}
+
+Deno.test("checkpoint: a kill before any write of a checkpoint resumes from a complete one, same losses", async () => {
+  const full = makeTrainer(makeModel(3));
+  await full.run(15);
+  const opts = { checkpointEvery: 5 };
+  // Phase under test: resume at 5, train to 10, write the checkpoint of step 10 (a new step);
+  // then again at 10 (the same step re-saved, a finished run resumed).
+  for (const phaseEnd of [10, 15]) {
+    let writes = 0; // counted by the first pass (k = -1: not killed)
+    for (let k = -1; k < writes; k++) {
+      const dir = await Deno.makeTempDir();
+      await makeTrainer(makeModel(3), dir, -1, opts).run(phaseEnd === 10 ? 5 : 15);
+      const killed = makeTrainer(makeModel(50), dir, -1, opts);
+      const resumedAt = await killed.resume();
+      const n = await killedAt(k, () => killed.run(phaseEnd === 10 ? 10 : 15));
+      if (k === -1) writes = n;
+      const next = makeTrainer(makeModel(51), dir, -1, opts);
+      const from = await next.resume();
+      assert(from >= resumedAt, `kill at write ${k}: resumed at ${from} < ${resumedAt}`);
+      await next.run(15);
+      assertEquals(next.losses, full.losses.slice(from, 15), `kill at write ${k}`);
+      const steps = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n")
+        .map((l) => JSON.parse(l).step);
+      assertEquals(steps, phaseEnd === 10 ? [5, 10, 15] : [10, 15], `metrics, kill at ${k}`);
+      const names = await listDir(`${dir}/checkpoints`);
+      assert(names.every((x) => /^(step_\d{8}(-r\d+)?|latest)$/.test(x)), `leftovers: ${names}`);
+      assertEquals(names.length, 3, `two checkpoints + latest: ${names}`);
+      [full, killed, next].forEach((t) => t !== full && t.dispose());
+      await Deno.remove(dir, { recursive: true });
+    }
+    assert(writes >= 8, `a checkpoint write has several steps, saw ${writes}`);
+  }
+  full.dispose();
+});
+
+Deno.test("trainer: a kill before the first checkpoint leaves no duplicated metrics", async () => {
+  const dir = await Deno.makeTempDir();
+  const first = makeTrainer(makeModel(3), dir, -1, { logEvery: 1 });
+  const data = first.options.data;
+  let n = 0;
+  first.options.data.next = () => {
+    if (n++ === 7) throw new Error("simulated crash");
+    return Stream.prototype.next.call(data);
+  };
+  await assertRejects(() => first.run(10), Error, "simulated crash");
+  const again = makeTrainer(makeModel(3), dir, -1, { logEvery: 1 });
+  assertEquals(await again.resume(), 0);
+  await again.run(10);
+  const steps = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n")
+    .map((l) => JSON.parse(l).step);
+  assertEquals(steps, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("trainer: after a NaN stop a resume with a lower lr continues on the new schedule", async () => {
+  const dir = await Deno.makeTempDir();
+  const opt = makeTrainer(makeModel(4)).options.optimizer;
+  const lower = { ...opt, lr: opt.lr / 4, totalSteps: 30 };
+  const withOpt = (o: typeof opt, test = "resume") => ({
+    optimizer: o,
+    config: { test, optimizer: o },
+    checkpointEvery: 5,
+    logEvery: 1,
+  });
+  const t = makeTrainer(makeModel(4), dir, 7, withOpt(opt));
+  await assertRejects(() => t.run(20), NonFiniteLossError, "step 7");
+  const other = makeTrainer(makeModel(4), dir, -1, withOpt(lower, "other"));
+  await assertRejects(() => other.resume(), Error, "test (saved");
+  const r = makeTrainer(makeModel(4), dir, -1, withOpt(lower));
+  assertEquals(await r.resume(), 5);
+  assertEquals(r.optimizers.model.currentLr, learningRateAt(lower, 5));
+  await r.run(10);
+  const lines = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n")
+    .map((l) => JSON.parse(l));
+  assertEquals(lines.map((l) => l.step), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  lines.forEach((l) => {
+    assertEquals(l.lr, learningRateAt(l.step <= 5 ? opt : lower, l.step - 1));
+    assert(Number.isFinite(l.loss));
+  });
   await Deno.remove(dir, { recursive: true });
 });

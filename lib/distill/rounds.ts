@@ -265,8 +265,9 @@ async function readQueueState(dir: string): Promise<MemoryQueueState | null> {
 
 /**
  * A {@link Trainer} that also checkpoints the M_P2P memory queue (queue.json + queue.bin in
- * each checkpoint directory) and restores it on {@link Trainer.resume}, so an RDD round
- * resumed mid-way continues with the same bank, pointer and RNG.
+ * each checkpoint directory, part of the checkpoint's atomic write) and restores it on
+ * {@link Trainer.resume}, so an RDD round resumed mid-way continues with the same bank,
+ * pointer and RNG.
  */
 class QueueTrainer extends Trainer<PdBatch> {
   constructor(
@@ -276,17 +277,12 @@ class QueueTrainer extends Trainer<PdBatch> {
     super(options);
   }
 
-  override async checkpoint(): Promise<string | null> {
-    const dir = await super.checkpoint();
-    if (dir) {
-      const { bank, ...meta } = await this.queue.state();
-      await writeFileAtomic(
-        `${dir}/queue.bin`,
-        new Uint8Array(bank.buffer, bank.byteOffset, bank.byteLength),
-      );
-      await writeFileAtomic(`${dir}/queue.json`, JSON.stringify(meta));
-    }
-    return dir;
+  protected override async checkpointFiles(): Promise<Record<string, string | Uint8Array>> {
+    const { bank, ...meta } = await this.queue.state();
+    return {
+      "queue.bin": new Uint8Array(bank.buffer, bank.byteOffset, bank.byteLength),
+      "queue.json": JSON.stringify(meta),
+    };
   }
 
   override async resume(): Promise<number> {
@@ -294,7 +290,12 @@ class QueueTrainer extends Trainer<PdBatch> {
     const ck = step > 0 ? await loadCheckpoint(this.options.runDir!) : null;
     const state = ck ? await readQueueState(ck.dir) : null;
     if (state) this.queue.restore(state);
-    else if (step > 0) console.warn(`no queue state in checkpoint; M_P2P queue starts fresh`);
+    else if (ck) {
+      throw new Error(
+        `checkpoint ${ck.dir} has no queue.json + queue.bin (M_P2P memory queue): ` +
+          `it cannot be resumed exactly; start the round over`,
+      );
+    }
     return step;
   }
 }

@@ -117,25 +117,64 @@ interface StateFile {
   state: Record<string, unknown>;
 }
 
-/** Name of the checkpoint directory for a step (zero-padded so names sort by step). */
-export function checkpointName(step: number): string {
-  return `step_${String(step).padStart(8, "0")}`;
+/**
+ * Name of the checkpoint directory for a step (zero-padded so names sort by step). A step
+ * saved again (e.g. a finished run resumed) gets a revision suffix `-r1`, `-r2`, ... so that
+ * the earlier checkpoint of that step stays in place until `latest` has moved.
+ */
+export function checkpointName(step: number, revision = 0): string {
+  const base = `step_${String(step).padStart(8, "0")}`;
+  return revision > 0 ? `${base}-r${revision}` : base;
+}
+
+/** Step and revision of a checkpoint directory name, or null for other names. */
+function parseCheckpointName(name: string): { step: number; revision: number } | null {
+  const m = /^step_(\d+)(?:-r(\d+))?$/.exec(name);
+  return m ? { step: Number(m[1]), revision: Number(m[2] ?? 0) } : null;
+}
+
+async function checkpointNames(root: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(root)) {
+    if (e.isDirectory && parseCheckpointName(e.name)) names.push(e.name);
+  }
+  const key = (n: string) => parseCheckpointName(n)!;
+  return names.sort((a, b) => key(a).step - key(b).step || key(a).revision - key(b).revision);
+}
+
+/** Options of {@link saveCheckpoint}. */
+export interface SaveCheckpointOptions {
+  /** Checkpoints to keep (the newest ones, `latest` included). Default 2. */
+  keep?: number;
+  /**
+   * Extra files (name -> contents) written into the checkpoint directory before it is
+   * published, so they are part of the same atomic write (e.g. a memory queue).
+   */
+  files?: Record<string, string | Uint8Array>;
 }
 
 /**
- * Writes a complete checkpoint of `models` and `payload` under `<runDir>/checkpoints`,
- * atomically, then points `latest` at it and keeps only the newest `keep` checkpoints.
+ * Writes a complete checkpoint of `models`, `payload` and `options.files` under
+ * `<runDir>/checkpoints`: everything goes into a temporary directory first, which is renamed
+ * to a name no other checkpoint has; then `latest` is replaced atomically to name it, and
+ * only then are checkpoints beyond the newest `keep` removed. A kill at any point leaves
+ * `latest` naming a complete checkpoint (the previous one until the switch).
  * @returns the checkpoint directory.
  */
 export async function saveCheckpoint(
   runDir: string,
   models: Record<string, tf.LayersModel>,
   payload: CheckpointPayload,
-  keep = 2,
+  options: SaveCheckpointOptions = {},
 ): Promise<string> {
   const root = `${runDir}/checkpoints`;
   await Deno.mkdir(root, { recursive: true });
-  const name = checkpointName(payload.step);
+  const existing = await checkpointNames(root);
+  const revisions = existing.map(parseCheckpointName).filter((p) => p!.step === payload.step);
+  const name = checkpointName(
+    payload.step,
+    revisions.length === 0 ? 0 : Math.max(...revisions.map((p) => p!.revision)) + 1,
+  );
   const tmp = `${root}/.tmp-${name}-${crypto.randomUUID().slice(0, 8)}`;
   await Deno.mkdir(tmp);
   for (const [modelName, model] of Object.entries(models)) {
@@ -154,6 +193,10 @@ export async function saveCheckpoint(
     o += c.length;
   }
   await Deno.writeFile(`${tmp}/arrays.bin`, bin);
+  for (const [file, data] of Object.entries(options.files ?? {})) {
+    if (typeof data === "string") await Deno.writeTextFile(`${tmp}/${file}`, data);
+    else await Deno.writeFile(`${tmp}/${file}`, data);
+  }
   const stateFile: StateFile = {
     step: payload.step,
     models: Object.keys(models),
@@ -162,22 +205,41 @@ export async function saveCheckpoint(
   };
   await Deno.writeTextFile(`${tmp}/state.json`, JSON.stringify(stateFile));
   const final = `${root}/${name}`;
-  if (await exists(final)) await Deno.remove(final, { recursive: true });
   await Deno.rename(tmp, final);
   await writeFileAtomic(`${root}/latest`, name);
-  await pruneCheckpoints(root, keep);
+  const keep = Math.max(1, options.keep ?? 2);
+  for (const old of existing.filter((n) => n !== name).slice(0, -(keep - 1) || undefined)) {
+    await Deno.remove(`${root}/${old}`, { recursive: true });
+  }
   return final;
 }
 
-async function pruneCheckpoints(root: string, keep: number): Promise<void> {
-  const names: string[] = [];
-  for await (const e of Deno.readDir(root)) {
-    if (e.isDirectory && /^step_\d+$/.test(e.name)) names.push(e.name);
+/**
+ * Removes what killed writes leave behind in a run directory: `.tmp-*` directories
+ * (checkpoints being written, a run being deleted) and `*.tmp` files (from
+ * {@link writeFileAtomic}), in the run directory and in its `checkpoints/`. Call it only when no other process writes there.
+ * @returns the removed paths.
+ */
+export async function removeStaleTemporaries(runDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const dir of [runDir, `${runDir}/checkpoints`]) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(dir));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw e;
+    }
+    for (const e of entries) {
+      const stale = (e.isDirectory && e.name.startsWith(".tmp-")) ||
+        (e.isFile && /\.[0-9a-f]{8}\.tmp$/.test(e.name));
+      if (stale) {
+        await Deno.remove(`${dir}/${e.name}`, { recursive: true });
+        removed.push(`${dir}/${e.name}`);
+      }
+    }
   }
-  names.sort();
-  for (const n of names.slice(0, Math.max(0, names.length - keep))) {
-    await Deno.remove(`${root}/${n}`, { recursive: true });
-  }
+  return removed;
 }
 
 /** A checkpoint read back by {@link loadCheckpoint}. */
@@ -186,6 +248,14 @@ export interface LoadedCheckpoint extends CheckpointPayload {
   dir: string;
   /** Names of the models saved in it (load each with {@link loadLayersModelFiles}). */
   models: string[];
+}
+
+/** The step of the checkpoint `latest` names (read from its state.json), or null if none. */
+export async function latestCheckpointStep(runDir: string): Promise<number | null> {
+  const latest = `${runDir}/checkpoints/latest`;
+  if (!(await exists(latest))) return null;
+  const dir = `${runDir}/checkpoints/${(await Deno.readTextFile(latest)).trim()}`;
+  return (JSON.parse(await Deno.readTextFile(`${dir}/state.json`)) as StateFile).step;
 }
 
 /**

@@ -18,9 +18,11 @@ import { Ema } from "./ema.ts";
 import {
   loadCheckpoint,
   loadLayersModelFiles,
+  removeStaleTemporaries,
   saveCheckpoint,
   writeFileAtomic,
 } from "./checkpoint.ts";
+import { configChanges, SAFE_RESUME_FIELDS, unsafeChanges } from "./run_dir.ts";
 import { ProgressReporter } from "./progress.ts";
 
 /** A source of training batches whose position can be saved and restored. */
@@ -84,6 +86,11 @@ export interface TrainerOptions<B> {
   onEval?: (step: number, trainer: Trainer<B>) => Promise<Record<string, number> | void>;
   /** JSON-serialisable config saved into every checkpoint (and compared on resume). */
   config?: Record<string, unknown>;
+  /**
+   * Config fields (dotted paths) that may differ from the checkpoint's on resume; the new
+   * values apply from the resumed step on. Default {@link SAFE_RESUME_FIELDS}.
+   */
+  safeConfigFields?: readonly string[];
   /** Progress line prefix. Default "train". */
   label?: string;
   /** Progress print interval in seconds. Default 10. */
@@ -143,19 +150,25 @@ export class Trainer<B> {
   /**
    * Restores the latest checkpoint of `runDir` into the models, optimisers, EMA, RNG and
    * data source. Returns the restored step, or 0 when the run has no checkpoint yet.
-   * Throws if the checkpoint's config differs from this trainer's config.
+   * Throws if the checkpoint's config differs from this trainer's config in a field that
+   * is not in `safeConfigFields`; changed safe fields (e.g. a lower lr after a NaN stop)
+   * take effect from the resumed step on.
    */
   async resume(): Promise<number> {
     const { runDir } = this.options;
     if (!runDir) throw new RangeError("resume() needs options.runDir");
+    await removeStaleTemporaries(runDir);
     const ck = await loadCheckpoint(runDir);
     if (!ck) return 0;
-    const want = JSON.stringify(this.options.config ?? {});
-    const got = JSON.stringify(ck.state.config ?? {});
-    if (want !== got) {
-      throw new Error(
-        `checkpoint ${ck.dir} was written with a different config:\n  saved: ${got}\n  now:   ${want}`,
+    const bad = unsafeChanges(
+      configChanges(ck.state.config ?? {}, this.options.config ?? {}),
+      this.options.safeConfigFields ?? SAFE_RESUME_FIELDS,
+    );
+    if (bad.length > 0) {
+      const what = bad.map((c) =>
+        `${c.field} (saved ${JSON.stringify(c.old)}, now ${JSON.stringify(c.new)})`
       );
+      throw new Error(`checkpoint ${ck.dir} was written with a different config: ${what}`);
     }
     for (const [name, model] of Object.entries(this.options.models)) {
       const saved = await loadLayersModelFiles(ck.dir, name);
@@ -178,21 +191,35 @@ export class Trainer<B> {
     this.rng = new Rng(this.options.seed, ck.state.rng as RngState);
     this.options.data.setState(ck.state.data);
     this.#step = ck.step;
-    await this.#truncateMetrics(ck.step);
     return ck.step;
   }
 
-  /** Keeps only metrics lines up to `step` (lines written after the checkpoint are redone). */
+  /**
+   * Keeps only metrics lines up to `step`: lines a killed process wrote after its last
+   * checkpoint (or before its first) are redone, never duplicated.
+   */
   async #truncateMetrics(step: number): Promise<void> {
     const path = `${this.options.runDir}/metrics.jsonl`;
     let text: string;
     try {
       text = await Deno.readTextFile(path);
-    } catch {
-      return;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return;
+      throw e;
     }
-    const kept = text.split("\n").filter((l) => l && JSON.parse(l).step <= step);
-    await writeFileAtomic(path, kept.map((l) => l + "\n").join(""));
+    const lines = text.split("\n").filter((l) => l);
+    const kept = lines.filter((l) => JSON.parse(l).step <= step);
+    if (kept.length < lines.length) {
+      await writeFileAtomic(path, kept.map((l) => l + "\n").join(""));
+    }
+  }
+
+  /**
+   * Extra files (name -> contents) of a checkpoint, written with it in one atomic write.
+   * Subclasses with more state (e.g. a memory queue) override this; default none.
+   */
+  protected checkpointFiles(): Promise<Record<string, string | Uint8Array>> {
+    return Promise.resolve({});
   }
 
   /** Writes a checkpoint of the current state (no-op without runDir). */
@@ -214,7 +241,7 @@ export class Trainer<B> {
         data: this.options.data.getState(),
         config: this.options.config ?? {},
       },
-    });
+    }, { files: await this.checkpointFiles() });
   }
 
   /** Runs one optimisation step; returns its loss and metrics. */
@@ -267,7 +294,11 @@ export class Trainer<B> {
     if (!Number.isInteger(totalSteps) || totalSteps < 0) {
       throw new RangeError(`totalSteps must be a non-negative integer, got ${totalSteps}`);
     }
-    if (o.runDir) await Deno.mkdir(o.runDir, { recursive: true });
+    if (o.runDir) {
+      await Deno.mkdir(o.runDir, { recursive: true });
+      await removeStaleTemporaries(o.runDir);
+      await this.#truncateMetrics(this.#step);
+    }
     const progress = new ProgressReporter(o.label ?? "train", totalSteps, {
       intervalSec: o.progressIntervalSec,
       print: o.print,
