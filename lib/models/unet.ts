@@ -23,6 +23,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Parameterization } from "../diffusion/denoiser.ts";
 import { ChannelBias, GroupNorm, SinusoidalEmbedding, SpatialSelfAttention } from "./layers.ts";
+import { SeededDropout } from "./dropout.ts";
 
 /** Configuration of {@link createUNet}. */
 export interface UNetConfig {
@@ -312,7 +313,7 @@ function resBlock(b: Builder, x: Sym, blk: Extract<UNetBlock, { kind: "res" }>):
     dense(b.temb, blk.cout, `${p}_temb`),
   ]) as Sym;
   h = groupNorm(b, h, `${p}_norm2`, true);
-  if (b.dropout > 0) h = tf.layers.dropout({ rate: b.dropout, name: `${p}_drop` }).apply(h) as Sym;
+  if (b.dropout > 0) h = new SeededDropout({ rate: b.dropout, name: `${p}_drop` }).apply(h) as Sym;
   h = conv3(h, blk.cout, `${p}_conv2`, { gain: ZERO_GAIN });
   const short = blk.cin === blk.cout ? x : dense(x, blk.cout, `${p}_shortcut`);
   h = add(short, h, `${p}_add`);
@@ -324,7 +325,7 @@ function resBlock(b: Builder, x: Sym, blk: Extract<UNetBlock, { kind: "res" }>):
  * `t` `[B]` float32 (the integer schedule index the network is queried at), plus `label`
  * `[B]` (class index, float32 or int32) when `numClasses` is set; output
  * `[B, H, W, outChannels]`. Call it as `model.apply([x, t], {training})`; dropout is active
- * only with `training: true`. Importing this module registers the custom layers needed by
+ * only with `training: true`, with seeded masks (dropout.ts; the Trainer seeds each step). Importing this module registers the custom layers needed by
  * `tf.loadLayersModel`.
  */
 export function createUNet(cfg: UNetConfig): tf.LayersModel {

@@ -6,9 +6,9 @@
  *
  * Resume contract: a run resumed from its latest checkpoint on the same backend produces
  * the same losses as an uninterrupted run, because the checkpoint holds the weights, the
- * optimiser moments, the EMA weights, the step, the RNG state and the data-source state.
- * (Layers with their own unseeded randomness, e.g. tfjs Dropout, break this; the UNet
- * configs we ship use dropout 0.)
+ * optimiser moments, the EMA weights, the step, the RNG state and the data-source state;
+ * each step's loss runs with dropout masks seeded by (seed, step) (models/dropout.ts).
+ * (Layers with their own unseeded randomness, e.g. tfjs' stock Dropout, break this.)
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -24,6 +24,7 @@ import {
 } from "./checkpoint.ts";
 import { configChanges, SAFE_RESUME_FIELDS, unsafeChanges } from "./run_dir.ts";
 import { ProgressReporter } from "./progress.ts";
+import { stepDropoutSeed, withDropoutSeed } from "../models/dropout.ts";
 
 /** A source of training batches whose position can be saved and restored. */
 export interface DataSource<B> {
@@ -252,7 +253,11 @@ export class Trainer<B> {
     const vars = names.flatMap((n) => this.optimizers[n].variables);
     let kept: Record<string, tf.Scalar> = {};
     const { value, grads } = tf.variableGrads(() => {
-      const r = o.loss({ batch, step: this.#step, rng: this.rng });
+      const step = this.#step;
+      const r = withDropoutSeed(
+        stepDropoutSeed(o.seed, step),
+        () => o.loss({ batch, step, rng: this.rng }),
+      );
       kept = Object.fromEntries(
         Object.entries(r.metrics ?? {}).map(([k, v]) => [k, tf.keep(v)]),
       );
