@@ -325,8 +325,8 @@ function resBlock(b: Builder, x: Sym, blk: Extract<UNetBlock, { kind: "res" }>):
  * `t` `[B]` float32 (the integer schedule index the network is queried at), plus `label`
  * `[B]` (class index, float32 or int32) when `numClasses` is set; output
  * `[B, H, W, outChannels]`. Call it as `model.apply([x, t], {training})`; dropout is active
- * only with `training: true`, with seeded masks (dropout.ts; the Trainer seeds each step). Importing this module registers the custom layers needed by
- * `tf.loadLayersModel`.
+ * only with `training: true`, with seeded masks (dropout.ts; the Trainer seeds each step).
+ * Importing this module registers the custom layers needed by `tf.loadLayersModel`.
  */
 export function createUNet(cfg: UNetConfig): tf.LayersModel {
   const plan = unetPlan(cfg);
