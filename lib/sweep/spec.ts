@@ -1,0 +1,223 @@
+/**
+ * Expansion of a sweep spec into cells: variants (named dotted-path overrides, crossed with
+ * the grid axes) x seeds. Each cell's config is the kind's defaults, then `base`, then the
+ * overrides, validated by the cell schema; its id is a hash of that resolved config and the
+ * seed, so editing the spec (adding a variant or a seed) keeps the id of every other cell.
+ * @module
+ */
+import {
+  type CellConfig,
+  cellConfigSchema,
+  type SweepSpec,
+  sweepSpecSchema,
+} from "../config/sweep.ts";
+import { ConfigError } from "../config/errors.ts";
+import { parseWith, readJsonFile } from "../config/parse.ts";
+
+/** Defaults of each cell kind (relative paths are relative to the working directory). */
+export const CELL_DEFAULTS: Record<CellConfig["kind"], Record<string, unknown>> = {
+  "distill-round": {
+    kind: "distill-round",
+    teacherRun: "data/teacher",
+    student: "data/student_2step/model",
+    teacherSteps: 2,
+    classifier: "data/classifier/model",
+    referenceStats: "data/mnist_cfid_reference.json",
+    method: "pd",
+    rdd: {},
+    optimizer: { lr: 1e-4 },
+    steps: 150,
+    batchSize: 32,
+    checkpointEvery: 25,
+    logEvery: 10,
+    evalSamples: 1000,
+    evalSeed: 12345,
+  },
+  eval: {
+    kind: "eval",
+    teacherRun: "data/teacher",
+    classifier: "data/classifier/model",
+    referenceStats: "data/mnist_cfid_reference.json",
+    sampler: "ddim",
+    steps: 8,
+    evalSamples: 1000,
+    evalSeed: 12345,
+  },
+  distill: {
+    kind: "distill",
+    teacherRun: "data/teacher",
+    classifierRun: "data/classifier",
+    method: "rdd",
+    toSteps: 1,
+    finalRounds: 1,
+    stepsPerRound: 1000,
+    doubleShortRounds: true,
+    batchSize: 32,
+    optimizer: { kind: "adam", lr: 1e-4, cosineDecay: true, gradClipNorm: 1 },
+    rdd: {},
+    evalSamples: 1000,
+    evalSeed: 12345,
+    evalMaxSteps: 8,
+    checkpointEvery: 250,
+    logEvery: 25,
+  },
+};
+
+/** One variant: a name and its dotted-path overrides of the base config. */
+export interface Variant {
+  name: string;
+  overrides: Record<string, unknown>;
+}
+
+/** One cell: a variant at one seed, with its resolved config and stable id. */
+export interface Cell {
+  /** Stable id: hash of the resolved config and the seed (16 hex digits). */
+  id: string;
+  variant: string;
+  overrides: Record<string, unknown>;
+  seed: number;
+  config: CellConfig;
+}
+
+/** A validated, expanded sweep. */
+export interface ExpandedSweep {
+  /** The spec as validated. */
+  spec: SweepSpec;
+  variants: Variant[];
+  cells: Cell[];
+}
+
+/** A deep copy of `base` with `value` at the dotted `path` (intermediate objects created). */
+export function setPath(
+  base: Record<string, unknown>,
+  path: string,
+  value: unknown,
+): Record<string, unknown> {
+  const [head, ...rest] = path.split(".");
+  if (rest.length === 0) return { ...base, [head]: value };
+  const inner = base[head];
+  const obj = inner !== null && typeof inner === "object" && !Array.isArray(inner)
+    ? inner as Record<string, unknown>
+    : {};
+  return { ...base, [head]: setPath(obj, rest.join("."), value) };
+}
+
+/** JSON with object keys sorted at every level (the canonical form that ids hash). */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const o = value as Record<string, unknown>;
+    const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The stable id of a cell: SHA-256 of the canonical resolved config and seed, 16 hex digits. */
+export async function cellId(config: CellConfig, seed: number): Promise<string> {
+  const bytes = new TextEncoder().encode(canonicalJson({ config, seed }));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest.slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function gridPoints(grid: Record<string, unknown[]>): Variant[] {
+  let points: Variant[] = [{ name: "", overrides: {} }];
+  for (const [path, values] of Object.entries(grid)) {
+    points = points.flatMap((p) =>
+      values.map((v) => ({
+        name: `${p.name}${p.name ? "," : ""}${path}=${JSON.stringify(v)}`,
+        overrides: { ...p.overrides, [path]: v },
+      }))
+    );
+  }
+  return points;
+}
+
+/** The variants of a validated spec: `variants` x grid points (either may be absent). */
+export function expandVariants(spec: SweepSpec, source: string): Variant[] {
+  if (!spec.variants && !spec.grid) {
+    throw new ConfigError(`${source}: variants: give at least one variant or a grid axis`);
+  }
+  const named: Variant[] = spec.variants ?? [{ name: "", overrides: {} }];
+  const grid = spec.grid ? gridPoints(spec.grid) : [{ name: "", overrides: {} }];
+  const out = named.flatMap((v) =>
+    grid.map((g) => ({
+      name: [v.name, g.name].filter((s) => s).join(" "),
+      overrides: { ...v.overrides, ...g.overrides },
+    }))
+  );
+  const seen = new Set<string>();
+  spec.variants?.forEach((v, i) => {
+    if (seen.has(v.name)) {
+      throw new ConfigError(`${source}: variants[${i}].name: duplicate variant name "${v.name}"`);
+    }
+    seen.add(v.name);
+  });
+  if (spec.baseline !== undefined && !out.some((v) => v.name === spec.baseline)) {
+    throw new ConfigError(
+      `${source}: baseline: "${spec.baseline}" is not a variant (${
+        out.map((v) => `"${v.name}"`).join(", ")
+      })`,
+    );
+  }
+  return out;
+}
+
+/** Options of {@link expandSweep}. */
+export interface ExpandOptions {
+  /** Apply the spec's `fast` profile (its overrides on every cell, its seeds). */
+  fast?: boolean;
+  /** Named in error messages (the spec file). Default "spec". */
+  source?: string;
+}
+
+/**
+ * Validates `value` as a sweep spec and expands it into cells. Every error (unknown field,
+ * unknown override path, bad value, empty or duplicate variants, unknown baseline) is a
+ * {@link ConfigError} naming the field, raised before anything runs.
+ */
+export async function expandSweep(value: unknown, o: ExpandOptions = {}): Promise<ExpandedSweep> {
+  const source = o.source ?? "spec";
+  const spec = parseWith(sweepSpecSchema, value, source);
+  const seeds = new Set<number>();
+  spec.seeds.forEach((s, i) => {
+    if (seeds.has(s)) throw new ConfigError(`${source}: seeds[${i}]: duplicate seed ${s}`);
+    seeds.add(s);
+  });
+  const variants = expandVariants(spec, source);
+  const base = { ...CELL_DEFAULTS[spec.base.kind], ...spec.base };
+  const fast = o.fast ? spec.fast?.overrides ?? {} : {};
+  const cells: Cell[] = [];
+  const byConfig = new Map<string, string>();
+  for (const v of variants) {
+    let raw: Record<string, unknown> = base;
+    for (const [path, value] of Object.entries({ ...v.overrides, ...fast })) {
+      raw = setPath(raw, path, value);
+    }
+    const label = v.name ? `variant "${v.name}"` : "base";
+    const config = parseWith(cellConfigSchema, raw, `${source}: ${label}`);
+    const key = canonicalJson(config);
+    const twin = byConfig.get(key);
+    if (twin !== undefined) {
+      throw new ConfigError(
+        `${source}: variants: "${v.name}" resolves to the same config as "${twin}"`,
+      );
+    }
+    byConfig.set(key, v.name);
+    for (const seed of o.fast && spec.fast?.seeds ? spec.fast.seeds : spec.seeds) {
+      cells.push({
+        id: await cellId(config, seed),
+        variant: v.name,
+        overrides: v.overrides,
+        seed,
+        config,
+      });
+    }
+  }
+  return { spec, variants, cells };
+}
+
+/** Reads a spec file and expands it ({@link expandSweep}); errors name the file. */
+export async function readSweepSpec(path: string, o: Omit<ExpandOptions, "source"> = {}) {
+  return await expandSweep(await readJsonFile(path), { ...o, source: path });
+}
