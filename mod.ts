@@ -35,14 +35,7 @@ export * from "./lib/analytic/mixture.ts";
 export * from "./lib/analytic/distance.ts";
 export * from "./lib/notebook/show.ts";
 export * from "./lib/notebook/figures.ts";
-export {
-  klDivBatchmean,
-  klDivSum,
-  l2NormalizeLastAxis,
-  rcfdLoss,
-  type RcfdOptions,
-  stopGradient,
-} from "./lib/distill/rcfd.ts";
+export * from "./lib/distill/rcfd.ts";
 export * from "./lib/distill/pd_target.ts";
 export * from "./lib/distill/isp2p.ts";
 export * from "./lib/distill/mp2p.ts";
@@ -59,3 +52,4 @@ export * from "./lib/models/tf_denoiser.ts";
 export * from "./lib/tfjs/fast_cpu.ts";
 export * from "./lib/eval/generate.ts";
 export * from "./lib/train/run_config.ts";
+export * from "./lib/config/mod.ts";

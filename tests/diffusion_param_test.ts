@@ -127,7 +127,7 @@ Deno.test("shapes and t are validated, naming the parameter", () => {
   assertThrows(
     () => qSample(sch, x0, [1, 2], eps),
     RangeError,
-    "t must be a number or have length B=3",
+    "t must have length B = 3",
   );
   assertThrows(() => qSample(sch, x0, [1, 2, 40], eps), RangeError, "t[2]");
 });

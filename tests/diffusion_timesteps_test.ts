@@ -19,7 +19,7 @@ Deno.test("strideTimesteps: the reference's DDIM loop", () => {
 Deno.test("strideTimesteps rejects bad T and stride, naming them", () => {
   assertThrows(() => strideTimesteps(8, 2.5), RangeError, "stride");
   assertThrows(() => strideTimesteps(8, 0), RangeError, "stride");
-  assertThrows(() => strideTimesteps(8, 9), RangeError, "stride must be in 1..T=8");
+  assertThrows(() => strideTimesteps(8, 9), RangeError, "stride must be an integer in 1..8, got 9");
   assertThrows(() => strideTimesteps(0, 1), RangeError, "T");
   assertThrows(() => strideTimesteps(7.5, 1), RangeError, "T");
 });
@@ -110,5 +110,9 @@ Deno.test("logSnrTimesteps: maxIndex to 0, each point the nearest-logSNR index o
   // One step per index when numSteps = maxIndex.
   assertEquals(logSnrTimesteps(cosineSchedule(4), 4), [4, 3, 2, 1, 0]);
   assertThrows(() => logSnrTimesteps(s, 0), RangeError, "numSteps");
-  assertThrows(() => logSnrTimesteps(s, 129), RangeError, "numSteps must be in 1..maxIndex=128");
+  assertThrows(
+    () => logSnrTimesteps(s, 129),
+    RangeError,
+    "numSteps must be an integer in 1..128, got 129",
+  );
 });

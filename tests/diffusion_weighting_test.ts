@@ -120,7 +120,7 @@ Deno.test("diffusionLoss validates kind, inputs, shapes, alphaBar and gamma", ()
   assertThrows(
     () => diffusionLoss({ kind: "v", predX0: t(), x0: t(), predEps: t(), eps: t(), alphaBar: [1] }),
     RangeError,
-    "alphaBar must have length B=2",
+    "alphaBar must have length B = 2",
   );
   assertThrows(
     () =>

@@ -10,6 +10,7 @@
  * @module
  */
 import type { Batch } from "../core/batch.ts";
+import { checkPositiveInt } from "../core/checks.ts";
 import { Rng } from "../core/rng.ts";
 
 function rowsOf(x: Batch, name: string): { n: number; d: number } {
@@ -86,9 +87,7 @@ export function slicedWasserstein2(
   const { n, d } = rowsOf(x, "x");
   const { n: m, d: dy } = rowsOf(y, "y");
   if (d !== dy) throw new RangeError(`y must have ${d} values per sample like x, got ${dy}`);
-  if (!Number.isInteger(projections) || projections < 1) {
-    throw new RangeError(`projections must be a positive integer, got ${projections}`);
-  }
+  checkPositiveInt("projections", projections);
   const rng = new Rng(seed);
   const theta = new Float64Array(d);
   const px = new Float64Array(n), py = new Float64Array(m);
@@ -135,9 +134,7 @@ export async function distanceByStepCount(
   reference: Batch,
   options: SlicedOptions = {},
 ): Promise<StepDistance[]> {
-  if (stepCounts.some((k) => !Number.isInteger(k) || k < 1)) {
-    throw new RangeError(`stepCounts must be positive integers, got [${stepCounts}]`);
-  }
+  stepCounts.forEach((k, i) => checkPositiveInt(`stepCounts[${i}]`, k));
   const rows: StepDistance[] = [];
   for (const steps of stepCounts) {
     const out = await sample(zT, steps);

@@ -9,6 +9,7 @@
  */
 import { CholeskyDecomposition, Matrix } from "ml-matrix";
 import { type Batch, zeros } from "../core/batch.ts";
+import { checkPositiveInt, checkShape } from "../core/checks.ts";
 import type { Rng } from "../core/rng.ts";
 import type { Denoiser } from "../diffusion/denoiser.ts";
 import { alphaBarAt, type DiscreteSchedule } from "../diffusion/schedule.ts";
@@ -157,13 +158,6 @@ export function posteriorMeanInto(
   return quad;
 }
 
-/** Throws unless `z` is a Batch [B, dim]. */
-export function assertVectorBatch(z: Batch, dim: number, name: string): void {
-  if (z.shape.length !== 2 || z.shape[1] !== dim) {
-    throw new RangeError(`${name} must be a Batch [B, ${dim}], got [${z.shape}]`);
-  }
-}
-
 /**
  * Caches per-time-index values for a denoiser: `build(abar_t)` runs once per integer index t.
  * @throws RangeError (from `alphaBarAt`) for a t that is not an integer in -1..maxIndex.
@@ -195,7 +189,7 @@ export function gaussianDenoiser(g: Gaussian, schedule: DiscreteSchedule): Denoi
   return {
     parameterization: "x0",
     predict(z: Batch, t: number): Batch {
-      assertVectorBatch(z, g.dim, "z");
+      checkShape("z", z, ["B", g.dim]);
       const ng = at(t);
       const out = zeros(z.shape);
       for (let b = 0; b < z.shape[0]; b++) {
@@ -228,7 +222,7 @@ export function sampleGaussianInto(
 
 /** `n` independent draws of N(mu, Sigma) as a Batch [n, D]. */
 export function sampleGaussian(g: Gaussian, n: number, rng: Rng): Batch {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`n must be a positive integer, got ${n}`);
+  checkPositiveInt("n", n);
   const out = zeros([n, g.dim]);
   const work = new Float64Array(g.dim);
   for (let b = 0; b < n; b++) sampleGaussianInto(g, rng, out.data, b * g.dim, work);

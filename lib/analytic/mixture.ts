@@ -9,11 +9,11 @@
  * @module
  */
 import { type Batch, zeros } from "../core/batch.ts";
+import { checkPositiveInt, checkShape } from "../core/checks.ts";
 import type { Rng } from "../core/rng.ts";
 import type { Denoiser } from "../diffusion/denoiser.ts";
 import type { DiscreteSchedule } from "../diffusion/schedule.ts";
 import {
-  assertVectorBatch,
   type Gaussian,
   gaussian,
   noisyGaussian,
@@ -62,9 +62,7 @@ export function mixture(weights: ArrayLike<number>, components: readonly Gaussia
 export function ringMixture(
   { count = 8, radius = 0.7, std = 0.05 }: { count?: number; radius?: number; std?: number } = {},
 ): Mixture {
-  if (!Number.isInteger(count) || count < 1) {
-    throw new RangeError(`count must be a positive integer, got ${count}`);
-  }
+  checkPositiveInt("count", count);
   if (!(radius >= 0 && Number.isFinite(radius))) {
     throw new RangeError(`radius must be finite and >= 0, got ${radius}`);
   }
@@ -94,7 +92,7 @@ export function mixtureDenoiser(m: Mixture, schedule: DiscreteSchedule): Denoise
   return {
     parameterization: "x0",
     predict(z: Batch, t: number): Batch {
-      assertVectorBatch(z, D, "z");
+      checkShape("z", z, ["B", D]);
       const noisy = at(t);
       const out = zeros(z.shape);
       for (let b = 0; b < z.shape[0]; b++) {
@@ -121,7 +119,7 @@ export function mixtureDenoiser(m: Mixture, schedule: DiscreteSchedule): Denoise
 
 /** `n` independent draws of the mixture as a Batch [n, D] (component chosen by a uniform draw). */
 export function sampleMixture(m: Mixture, n: number, rng: Rng): Batch {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`n must be a positive integer, got ${n}`);
+  checkPositiveInt("n", n);
   const out = zeros([n, m.dim]);
   const work = new Float64Array(m.dim);
   const last = m.components.length - 1;

@@ -6,21 +6,22 @@
  */
 // @ts-types="@types/ndarray"
 import ndarray from "ndarray";
+import { checkInt, checkPositiveInt, checkSameShape } from "./checks.ts";
 import type { Rng } from "./rng.ts";
 
 /** A contiguous float64 n-d array, shape `[B, ...dims]`. */
 export type Batch = ndarray.NdArray<Float64Array>;
 
-function checkShape(shape: readonly number[], name: string): number {
-  if (shape.length < 1 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw new RangeError(`${name} must be a list of positive integers, got [${shape}]`);
-  }
+/** Checks a shape list (rank >= 1, sizes >= 1) and returns its element count. */
+function sizeOf(shape: readonly number[]): number {
+  checkInt("shape.length", shape.length, 1);
+  shape.forEach((d, i) => checkPositiveInt(`shape[${i}]`, d));
   return shape.reduce((a, b) => a * b, 1);
 }
 
 /** Wraps `data` (length = product of `shape`) as a Batch without copying. */
 export function batch(data: Float64Array, shape: readonly number[]): Batch {
-  const size = checkShape(shape, "shape");
+  const size = sizeOf(shape);
   if (data.length !== size) {
     throw new RangeError(
       `data has length ${data.length} but shape [${shape}] needs ${size} elements`,
@@ -31,7 +32,7 @@ export function batch(data: Float64Array, shape: readonly number[]): Batch {
 
 /** A Batch of zeros with the given shape. */
 export function zeros(shape: readonly number[]): Batch {
-  return ndarray(new Float64Array(checkShape(shape, "shape")), [...shape]);
+  return ndarray(new Float64Array(sizeOf(shape)), [...shape]);
 }
 
 /** A Batch of standard normal samples drawn from `rng`. */
@@ -39,15 +40,6 @@ export function randn(shape: readonly number[], rng: Rng): Batch {
   const out = zeros(shape);
   rng.normals(out.data.length, out.data);
   return out;
-}
-
-/** Throws unless `a` and `b` have the same shape; names them `nameA`, `nameB`. */
-export function assertSameShape(a: Batch, b: Batch, nameA: string, nameB: string): void {
-  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
-    throw new RangeError(
-      `${nameB} must have the shape of ${nameA} [${a.shape}], got [${b.shape}]`,
-    );
-  }
 }
 
 /**
@@ -60,7 +52,7 @@ export function axpby(
   cb: number | ArrayLike<number>,
   b: Batch,
 ): Batch {
-  assertSameShape(a, b, "a", "b");
+  checkSameShape("a", a, "b", b);
   const B = a.shape[0];
   const per = a.data.length / B;
   const out = zeros(a.shape);

@@ -9,21 +9,16 @@
  * whole batch or one index per sample.
  * @module
  */
-import { assertSameShape, axpby, type Batch } from "../core/batch.ts";
+import { axpby, type Batch } from "../core/batch.ts";
+import { checkInRange, checkLength, checkSameShape } from "../core/checks.ts";
 import type { Parameterization } from "./denoiser.ts";
 import { alphaBarAt, checkTimeIndex, type DiscreteSchedule } from "./schedule.ts";
 
 /** Coefficients `[c1, c2]` of a conversion `out = c1 * first + c2 * second`. */
 export type CoefPair = [number, number];
 
-function checkAlphaBar(abar: number): void {
-  if (typeof abar !== "number" || !(abar >= 0 && abar <= 1)) {
-    throw new RangeError(`abar must be in [0, 1], got ${abar}`);
-  }
-}
-
 function scales(abar: number): { a: number; s: number } {
-  checkAlphaBar(abar);
+  checkInRange("abar", abar, 0, 1);
   return { a: Math.sqrt(abar), s: Math.sqrt(1 - abar) };
 }
 
@@ -94,15 +89,13 @@ function combine(
   nameFirst: string,
   nameSecond: string,
 ): Batch {
-  assertSameShape(first, second, nameFirst, nameSecond);
+  checkSameShape(nameFirst, first, nameSecond, second);
   if (typeof t === "number") {
     const [c1, c2] = coef(alphaBarAt(schedule, t));
     return axpby(c1, first, c2, second);
   }
   const B = first.shape[0];
-  if (t.length !== B) {
-    throw new RangeError(`t must be a number or have length B=${B}, got length ${t.length}`);
-  }
+  checkLength("t", t.length, B, "B");
   const c1 = new Float64Array(B), c2 = new Float64Array(B);
   for (let i = 0; i < B; i++) {
     checkTimeIndex(t[i], schedule.maxIndex, `t[${i}]`);

@@ -7,6 +7,14 @@
  * signal variance of z_t = sqrt(abar) x0 + sqrt(1 - abar) eps; SNR = abar / (1 - abar).
  * @module
  */
+import {
+  checkFinite,
+  checkInRange,
+  checkInt,
+  checkNonNegative,
+  checkPositive,
+  checkPositiveInt,
+} from "../core/checks.ts";
 
 /** A discrete noise schedule: the table the integer time index `t` points into. */
 export interface DiscreteSchedule {
@@ -56,33 +64,14 @@ export type ScheduleOptions = CosineOptions & LinearOptions & SigmoidOptions;
 /** Names accepted by {@link makeSchedule}. */
 export type ScheduleName = "cosine" | "linear" | "scaled-linear" | "sigmoid";
 
-function checkPositiveInt(x: number, name: string): void {
-  if (!Number.isInteger(x) || x < 1) {
-    throw new RangeError(`${name} must be a positive integer, got ${x}`);
-  }
-}
-
-function checkInRange(x: number, name: string, lo: number, hi: number, loOpen: boolean): void {
-  const okLo = loOpen ? x > lo : x >= lo;
-  if (typeof x !== "number" || !okLo || !(x <= hi)) {
-    throw new RangeError(`${name} must be in ${loOpen ? "(" : "["}${lo}, ${hi}], got ${x}`);
-  }
-}
-
-function checkFinite(x: number, name: string): void {
-  if (typeof x !== "number" || !Number.isFinite(x)) {
-    throw new RangeError(`${name} must be a finite number, got ${x}`);
-  }
-}
-
 /**
  * `n` evenly spaced numbers from `start` to `stop` inclusive, computed as `start + i * step`
  * with the last entry set to exactly `stop` (numpy's `linspace` semantics). n = 1 gives [start].
  */
 export function linspace(start: number, stop: number, n: number): Float64Array {
-  checkPositiveInt(n, "n");
-  checkFinite(start, "start");
-  checkFinite(stop, "stop");
+  checkPositiveInt("n", n);
+  checkFinite("start", start);
+  checkFinite("stop", stop);
   const out = new Float64Array(n);
   const step = n > 1 ? (stop - start) / (n - 1) : 0;
   for (let i = 0; i < n; i++) out[i] = start + i * step;
@@ -101,7 +90,7 @@ export function scheduleFromBetas(name: string, betas: ArrayLike<number>): Discr
   const alphasBar = new Float64Array(b.length);
   let acc = 1;
   for (let i = 0; i < b.length; i++) {
-    checkInRange(b[i], `betas[${i}]`, 0, 1, true);
+    checkInRange(`betas[${i}]`, b[i], 0, 1, { loOpen: true });
     acc *= 1 - b[i];
     alphasBar[i] = acc;
   }
@@ -118,8 +107,8 @@ export function betasFromAlphaBarFn(
   abarFn: (u: number) => number,
   maxBeta = 0.999,
 ): Float64Array {
-  checkPositiveInt(n, "n");
-  checkInRange(maxBeta, "maxBeta", 0, 1, true);
+  checkPositiveInt("n", n);
+  checkInRange("maxBeta", maxBeta, 0, 1, { loOpen: true });
   const betas = new Float64Array(n);
   for (let i = 1; i <= n; i++) {
     betas[i - 1] = Math.min(1 - abarFn(i / n) / abarFn((i - 1) / n), maxBeta);
@@ -137,20 +126,16 @@ export function betasFromAlphaBarFn(
  */
 export function cosineSchedule(T: number, options: CosineOptions = {}): DiscreteSchedule {
   const { timeScale = 1, s = 0.008, maxBeta = 0.999 } = options;
-  checkPositiveInt(T, "T");
-  checkPositiveInt(timeScale, "timeScale");
-  checkFinite(s, "s");
-  checkInRange(s, "s", 0, Infinity, false);
+  checkPositiveInt("T", T);
+  checkPositiveInt("timeScale", timeScale);
+  checkNonNegative("s", s);
   const f = (u: number) => Math.cos((u + s) / (1 + s) * Math.PI / 2) ** 2;
   return scheduleFromBetas("cosine", betasFromAlphaBarFn(T * timeScale + 1, f, maxBeta));
 }
 
 function checkBetaPair(betaStart: number, betaEnd: number): void {
-  for (const [x, name] of [[betaStart, "betaStart"], [betaEnd, "betaEnd"]] as const) {
-    if (typeof x !== "number" || !(x > 0 && x < 1)) {
-      throw new RangeError(`${name} must be in (0, 1), got ${x}`);
-    }
-  }
+  checkInRange("betaStart", betaStart, 0, 1, { loOpen: true, hiOpen: true });
+  checkInRange("betaEnd", betaEnd, 0, 1, { loOpen: true, hiOpen: true });
 }
 
 /**
@@ -159,7 +144,7 @@ function checkBetaPair(betaStart: number, betaEnd: number): void {
  */
 export function linearSchedule(T: number, options: LinearOptions = {}): DiscreteSchedule {
   const { betaStart = 1e-4, betaEnd = 0.02 } = options;
-  checkPositiveInt(T, "T");
+  checkPositiveInt("T", T);
   checkBetaPair(betaStart, betaEnd);
   return scheduleFromBetas("linear", linspace(betaStart, betaEnd, T));
 }
@@ -170,7 +155,7 @@ export function linearSchedule(T: number, options: LinearOptions = {}): Discrete
  */
 export function scaledLinearSchedule(T: number, options: LinearOptions = {}): DiscreteSchedule {
   const { betaStart = 0.00085, betaEnd = 0.012 } = options;
-  checkPositiveInt(T, "T");
+  checkPositiveInt("T", T);
   checkBetaPair(betaStart, betaEnd);
   const r = linspace(Math.sqrt(betaStart), Math.sqrt(betaEnd), T).map((x) => x * x);
   return scheduleFromBetas("scaled-linear", r);
@@ -188,12 +173,11 @@ export function scaledLinearSchedule(T: number, options: LinearOptions = {}): Di
  */
 export function sigmoidSchedule(T: number, options: SigmoidOptions = {}): DiscreteSchedule {
   const { start = -3, end = 3, tau = 1, maxBeta = 0.999 } = options;
-  checkPositiveInt(T, "T");
-  checkFinite(start, "start");
-  checkFinite(end, "end");
+  checkPositiveInt("T", T);
+  checkFinite("start", start);
+  checkFinite("end", end);
   if (!(start < end)) throw new RangeError(`start must be < end, got start=${start}, end=${end}`);
-  checkFinite(tau, "tau");
-  checkInRange(tau, "tau", 0, Infinity, true);
+  checkPositive("tau", tau);
   const sig = (x: number) => 1 / (1 + Math.exp(-x));
   const vStart = sig(start / tau), vEnd = sig(end / tau);
   const gamma = (u: number) => (vEnd - sig((start + u * (end - start)) / tau)) / (vEnd - vStart);
@@ -285,9 +269,7 @@ export function alphaBarAt(schedule: DiscreteSchedule, t: number): number {
  * (Exported so the time-index checks of every module read the same.)
  */
 export function checkTimeIndex(t: number, maxIndex: number, name: string): void {
-  if (!Number.isInteger(t) || t < -1 || t > maxIndex) {
-    throw new RangeError(`${name} must be an integer in -1..${maxIndex}, got ${t}`);
-  }
+  checkInt(name, t, -1, maxIndex);
 }
 
 /** Table of sqrt(alphasBar[i]), length maxIndex + 1. */
@@ -327,9 +309,9 @@ export interface CosineLogSnrOptions {
  */
 export function cosineLogSnr(u: number, options: CosineLogSnrOptions = {}): number {
   const { logSnrMin = -20, logSnrMax = 20 } = options;
-  checkInRange(u, "u", 0, 1, false);
-  checkFinite(logSnrMin, "logSnrMin");
-  checkFinite(logSnrMax, "logSnrMax");
+  checkInRange("u", u, 0, 1);
+  checkFinite("logSnrMin", logSnrMin);
+  checkFinite("logSnrMax", logSnrMax);
   if (!(logSnrMin < logSnrMax)) {
     throw new RangeError(`logSnrMin must be < logSnrMax, got ${logSnrMin}, ${logSnrMax}`);
   }
@@ -358,7 +340,7 @@ export function alphaSigmaFromLogSnr(logSnr: number): { alpha: number; sigma: nu
 
 /** logSNR = log(abar) - log(1 - abar) for abar in [0, 1] (+-Infinity at the ends). */
 export function logSnrFromAlphaBar(abar: number): number {
-  checkInRange(abar, "abar", 0, 1, false);
+  checkInRange("abar", abar, 0, 1);
   return Math.log(abar) - Math.log1p(-abar);
 }
 

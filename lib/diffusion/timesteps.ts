@@ -4,13 +4,8 @@
  * where the sampler lands — a schedule index, or -1 for clean data (alpha-bar = 1).
  * @module
  */
+import { checkInt, checkPositiveInt } from "../core/checks.ts";
 import { checkTimeIndex, type DiscreteSchedule, linspace, logSnr } from "./schedule.ts";
-
-function checkPositiveInt(x: number, name: string): void {
-  if (!Number.isInteger(x) || x < 1) {
-    throw new RangeError(`${name} must be a positive integer, got ${x}`);
-  }
-}
 
 /**
  * The reference's strided DDIM path: [k*stride, (k-1)*stride, ..., stride, 0] with
@@ -21,9 +16,8 @@ function checkPositiveInt(x: number, name: string): void {
  * @param stride integer in 1..T; a K-step student uses stride = T / K.
  */
 export function strideTimesteps(T: number, stride: number): number[] {
-  checkPositiveInt(T, "T");
-  checkPositiveInt(stride, "stride");
-  if (stride > T) throw new RangeError(`stride must be in 1..T=${T}, got ${stride}`);
+  checkPositiveInt("T", T);
+  checkInt("stride", stride, 1, T);
   const k = Math.floor(T / stride);
   return Array.from({ length: k + 1 }, (_, i) => (k - i) * stride);
 }
@@ -58,14 +52,9 @@ export function spacedTimesteps(
   options: { stepsOffset?: number } = {},
 ): number[] {
   const { stepsOffset = 0 } = options;
-  checkPositiveInt(numTrainSteps, "numTrainSteps");
-  checkPositiveInt(numSteps, "numSteps");
-  if (numSteps > numTrainSteps) {
-    throw new RangeError(`numSteps must be in 1..numTrainSteps=${numTrainSteps}, got ${numSteps}`);
-  }
-  if (!Number.isInteger(stepsOffset) || stepsOffset < 0) {
-    throw new RangeError(`stepsOffset must be an integer >= 0, got ${stepsOffset}`);
-  }
+  checkPositiveInt("numTrainSteps", numTrainSteps);
+  checkInt("numSteps", numSteps, 1, numTrainSteps);
+  checkInt("stepsOffset", stepsOffset, 0);
   if (stepsOffset !== 0 && spacing !== "leading") {
     throw new RangeError(`stepsOffset applies to spacing "leading" only, got ${stepsOffset}`);
   }
@@ -123,8 +112,7 @@ export function checkPath(path: readonly number[], maxIndex: number): void {
  */
 export function logSnrTimesteps(schedule: DiscreteSchedule, numSteps: number): number[] {
   const T = schedule.maxIndex;
-  checkPositiveInt(numSteps, "numSteps");
-  if (numSteps > T) throw new RangeError(`numSteps must be in 1..maxIndex=${T}, got ${numSteps}`);
+  checkInt("numSteps", numSteps, 1, T);
   const lam = logSnr(schedule);
   const nearest = (target: number): number => {
     let best = 0;

@@ -6,6 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { checkLength, checkSameShape, checkShape, required } from "../core/checks.ts";
 
 /**
  * Per-sample mean squared error: mean over all axes but the first of (a - b)^2.
@@ -13,19 +14,12 @@ import * as tf from "@tensorflow/tfjs";
  * @returns `[B]`.
  */
 export function perSampleMse(a: tf.Tensor, b: tf.Tensor): tf.Tensor1D {
-  checkSameShape(a, b, "a", "b");
+  if (a.rank < 1) throw new RangeError(`a must have rank >= 1, got shape [${a.shape}]`);
+  checkSameShape("a", a, "b", b);
   return tf.tidy(() => {
     const d = tf.squaredDifference(a, b);
     return (a.rank === 1 ? d : d.reshape([a.shape[0], -1]).mean(1)) as tf.Tensor1D;
   });
-}
-
-function checkSameShape(a: tf.Tensor, b: tf.Tensor, nameA: string, nameB: string): void {
-  if (a.rank < 1 || a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
-    throw new RangeError(
-      `${nameB} must have the shape of ${nameA} [${a.shape}] (rank >= 1), got [${b.shape}]`,
-    );
-  }
 }
 
 /**
@@ -86,22 +80,13 @@ export interface DiffusionLossInput {
   gamma?: number;
 }
 
-function need<T>(x: T | undefined, name: string, kind: string): T {
-  if (x === undefined) throw new TypeError(`${name} is required for kind "${kind}"`);
-  return x;
-}
-
 /** Per-sample alpha-bar as a `[B]` tensor, checked against the batch size. */
 function alphaBarTensor(alphaBar: tf.Tensor1D | readonly number[], B: number): tf.Tensor1D {
   if (alphaBar instanceof tf.Tensor) {
-    if (alphaBar.rank !== 1 || alphaBar.shape[0] !== B) {
-      throw new RangeError(`alphaBar must have shape [${B}], got [${alphaBar.shape}]`);
-    }
+    checkShape("alphaBar", alphaBar, [B]);
     return alphaBar.toFloat();
   }
-  if (alphaBar.length !== B) {
-    throw new RangeError(`alphaBar must have length B=${B}, got ${alphaBar.length}`);
-  }
+  checkLength("alphaBar", alphaBar.length, B, "B");
   alphaBar.forEach((a, i) => {
     if (typeof a !== "number" || !(a >= 0 && a <= 1)) {
       throw new RangeError(`alphaBar[${i}] must be in [0, 1], got ${a}`);
@@ -134,15 +119,19 @@ export function diffusionLoss(input: DiffusionLossInput): tf.Scalar {
     ["x0", needs.x],
     ["predEps", needs.eps],
     ["eps", needs.eps],
-  ] as const).filter(([, n]) => n).map(([name]) => [name, need(input[name], name, kind)] as const);
+  ] as const).filter(([, n]) => n).map(([name]) =>
+    [name, required(name, input[name], `kind is "${kind}"`)] as const
+  );
   const [refName, ref] = used[0];
-  for (const [name, x] of used.slice(1)) checkSameShape(ref, x, refName, name);
+  for (const [name, x] of used.slice(1)) checkSameShape(refName, ref, name, x);
   const { predX0, x0, predEps, eps } = input;
   if (kind === "min-snr" && (typeof gamma !== "number" || !(gamma > 0))) {
     throw new RangeError(`gamma must be > 0, got ${gamma}`);
   }
   const B = ref.shape[0];
-  const abarRaw = needs.abar ? need(input.alphaBar, "alphaBar", kind) : undefined;
+  const abarRaw = needs.abar
+    ? required("alphaBar", input.alphaBar, `kind is "${kind}"`)
+    : undefined;
 
   return tf.tidy(() => {
     const abar = abarRaw === undefined ? undefined : alphaBarTensor(abarRaw, B);

@@ -15,14 +15,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import {
-  checkPositive,
-  checkRank,
-  checkSameShape,
-  klDivSum,
-  l2NormalizeLastAxis,
-  stopGradient,
-} from "./rcfd.ts";
+import { checkInt, checkPositive, checkShapePair } from "../core/checks.ts";
+import { klDivSum, l2NormalizeLastAxis, stopGradient } from "./rcfd.ts";
 
 /** Options of {@link isp2pLoss}. */
 export interface Isp2pOptions {
@@ -142,14 +136,10 @@ export function isp2pLoss(
 ): tf.Scalar {
   const tau = options.tau ?? 1;
   checkPositive("options.tau", tau);
-  checkRank("fStudent", fStudent, 4, "[B, h, w, C]");
-  checkRank("fTeacher", fTeacher, 4, "[B, h, w, C]");
-  checkSameShape("fStudent", fStudent, "fTeacher", fTeacher);
+  checkShapePair("fStudent", fStudent, "fTeacher", fTeacher, ["B", "h", "w", "C"]);
   const [B, h, w, C] = fStudent.shape;
   const n = options.chunkSize ?? B;
-  if (!Number.isInteger(n) || n < 1) {
-    throw new RangeError(`options.chunkSize must be an integer >= 1, got ${options.chunkSize}`);
-  }
+  checkInt("options.chunkSize", n);
   const hw = h * w;
   return tf.tidy(() => {
     const s = tf.reshape(l2NormalizeLastAxis(fStudent), [B * hw, C]) as tf.Tensor2D;

@@ -17,16 +17,20 @@
 import * as tf from "@tensorflow/tfjs";
 import { Rng, type RngState } from "../core/rng.ts";
 import {
+  checkInt,
+  checkOneOf,
   checkPositive,
-  checkRank,
-  checkSameShape,
-  klDivSum,
-  l2NormalizeLastAxis,
-  stopGradient,
-} from "./rcfd.ts";
+  checkPositiveInt,
+  checkShape,
+  checkShapePair,
+} from "../core/checks.ts";
+import { klDivSum, l2NormalizeLastAxis, stopGradient } from "./rcfd.ts";
 
 /** How a teacher feature map is flattened into queue rows (see the module doc). */
 export type EmbeddingLayout = "per-pixel" | "reference-reshape";
+
+/** The accepted {@link EmbeddingLayout}s. */
+export const EMBEDDING_LAYOUTS: readonly EmbeddingLayout[] = ["per-pixel", "reference-reshape"];
 
 /**
  * Flattens a feature map into `B*h*w` embedding rows of length C in the given layout.
@@ -36,14 +40,12 @@ export type EmbeddingLayout = "per-pixel" | "reference-reshape";
  *   map's row-major data read as a `[C, B*h*w]` matrix, for i = 0..C-1.
  */
 export function embeddingRows(map: tf.Tensor4D, layout: EmbeddingLayout): tf.Tensor2D {
-  checkRank("map", map, 4, "[B, h, w, C]");
+  checkShape("map", map, ["B", "h", "w", "C"]);
   const [B, h, w, C] = map.shape;
   const n = B * h * w;
+  checkOneOf("layout", layout, EMBEDDING_LAYOUTS);
   if (layout === "per-pixel") return tf.reshape(map, [n, C]);
-  if (layout === "reference-reshape") {
-    return tf.tidy(() => tf.transpose(tf.reshape(tf.transpose(map, [0, 3, 1, 2]), [C, n])));
-  }
-  throw new RangeError(`layout must be "per-pixel" or "reference-reshape", got ${layout}`);
+  return tf.tidy(() => tf.transpose(tf.reshape(tf.transpose(map, [0, 3, 1, 2]), [C, n])));
 }
 
 /** Round half to even (PyTorch's `torch.round`). */
@@ -59,12 +61,8 @@ function roundHalfEven(x: number): number {
  * @returns Int32Array of K non-decreasing row indices in 0..M-1 (first 0, last M-1 if K > 1).
  */
 export function contrastIndices(size: number, count: number): Int32Array {
-  if (!Number.isInteger(size) || size < 1) {
-    throw new RangeError(`size must be an integer >= 1, got ${size}`);
-  }
-  if (!Number.isInteger(count) || count < 1 || count > size) {
-    throw new RangeError(`count must be an integer in 1..${size}, got ${count}`);
-  }
+  checkPositiveInt("size", size);
+  checkInt("count", count, 1, size);
   if (count === 1) return Int32Array.of(0);
   const step = (size - 1) / (count - 1);
   return Int32Array.from({ length: count }, (_, i) => roundHalfEven(i * step));
@@ -115,17 +113,9 @@ export class MemoryQueue {
   constructor(dim: number, options: MemoryQueueOptions = {}) {
     const size = options.size ?? 20000;
     const perStep = options.enqueuePerStep ?? Math.min(128, size);
-    if (!Number.isInteger(dim) || dim < 1) {
-      throw new RangeError(`dim must be an integer >= 1, got ${dim}`);
-    }
-    if (!Number.isInteger(size) || size < 1) {
-      throw new RangeError(`options.size must be an integer >= 1, got ${size}`);
-    }
-    if (!Number.isInteger(perStep) || perStep < 1 || perStep > size) {
-      throw new RangeError(
-        `options.enqueuePerStep must be an integer in 1..${size}, got ${perStep}`,
-      );
-    }
+    checkPositiveInt("dim", dim);
+    checkPositiveInt("options.size", size);
+    checkInt("options.enqueuePerStep", perStep, 1, size);
     this.size = size;
     this.dim = dim;
     this.enqueuePerStep = perStep;
@@ -159,13 +149,9 @@ export class MemoryQueue {
    * @returns the first row written.
    */
   enqueue(rows: tf.Tensor2D): number {
-    checkRank("rows", rows, 2, "[n, C]");
-    const [n, c] = rows.shape;
-    if (c !== this.dim || n > this.size) {
-      throw new RangeError(
-        `rows must have shape [n <= ${this.size}, ${this.dim}], got [${rows.shape}]`,
-      );
-    }
+    checkShape("rows", rows, [`n <= ${this.size}`, this.dim]);
+    const n = rows.shape[0];
+    checkInt("rows.shape[0]", n, 1, this.size);
     const overflow = this.#pointer + n >= this.size;
     const start = overflow ? this.size - n : this.#pointer;
     tf.tidy(() => {
@@ -189,10 +175,7 @@ export class MemoryQueue {
    * @returns the chosen row indices into {@link embeddingRows}(teacherMap, layout).
    */
   enqueueFromMap(teacherMap: tf.Tensor4D, layout: EmbeddingLayout = "per-pixel"): Int32Array {
-    checkRank("teacherMap", teacherMap, 4, "[B, h, w, C]");
-    if (teacherMap.shape[3] !== this.dim) {
-      throw new RangeError(`teacherMap must have ${this.dim} channels, got [${teacherMap.shape}]`);
-    }
+    checkShape("teacherMap", teacherMap, ["B", "h", "w", this.dim]);
     const rowsAll = embeddingRows(teacherMap, layout);
     const n = Math.min(rowsAll.shape[0], this.enqueuePerStep);
     const chosen = this.#rng.permutation(rowsAll.shape[0]).slice(0, n);
@@ -239,9 +222,7 @@ export class MemoryQueue {
     if (state.bank.length !== this.size * this.dim) {
       throw new RangeError(`state.bank must have ${this.size * this.dim} entries`);
     }
-    if (!Number.isInteger(state.pointer) || state.pointer < 0 || state.pointer >= this.size) {
-      throw new RangeError(`state.pointer must be in 0..${this.size - 1}, got ${state.pointer}`);
-    }
+    checkInt("state.pointer", state.pointer, 0, this.size - 1);
     tf.tidy(() => this.#bank.assign(tf.tensor2d(state.bank, [this.size, this.dim])));
     this.#pointer = state.pointer;
     this.#updates = state.updates;
@@ -282,16 +263,9 @@ export function createProjectionHead(
 ): tf.Sequential {
   const out = options.outChannels ?? channels;
   const hidden = options.hidden ?? out;
-  for (
-    const [name, v] of [["channels", channels], ["options.outChannels", out], [
-      "options.hidden",
-      hidden,
-    ]] as const
-  ) {
-    if (!Number.isInteger(v) || v < 1) {
-      throw new RangeError(`${name} must be an integer >= 1, got ${v}`);
-    }
-  }
+  checkPositiveInt("channels", channels);
+  checkPositiveInt("options.outChannels", out);
+  checkPositiveInt("options.hidden", hidden);
   const seed = options.seed ?? 0;
   const kernel = (s: number) =>
     tf.initializers.varianceScaling({
@@ -362,13 +336,9 @@ export function mp2pKd(
   const tau = temperatures.tau ?? 0.1, kdTau = temperatures.kdTau ?? 1;
   checkPositive("temperatures.tau", tau);
   checkPositive("temperatures.kdTau", kdTau);
-  checkRank("studentEmb", studentEmb, 4, "[B, h, w, C]");
-  checkSameShape("studentEmb", studentEmb, "teacherEmb", teacherEmb);
-  checkRank("contrast", contrast, 2, "[K, C]");
+  checkShapePair("studentEmb", studentEmb, "teacherEmb", teacherEmb, ["B", "h", "w", "C"]);
   const [B, h, w, C] = studentEmb.shape;
-  if (contrast.shape[1] !== C) {
-    throw new RangeError(`contrast must have shape [K, ${C}], got [${contrast.shape}]`);
-  }
+  checkShape("contrast", contrast, ["K", C]);
   return tf.tidy(() => {
     const q = stopGradient(contrast);
     const logits = (x: tf.Tensor4D) =>
@@ -418,8 +388,8 @@ export function mp2pLoss(
   options: Mp2pOptions = {},
 ): Mp2pResult {
   if (!(queue instanceof MemoryQueue)) throw new TypeError("queue must be a MemoryQueue");
-  checkRank("studentMap", studentMap, 4, "[B, h, w, C_s]");
-  checkRank("teacherMap", teacherMap, 4, "[B, h, w, C]");
+  checkShape("studentMap", studentMap, ["B", "h", "w", "C_s"]);
+  checkShape("teacherMap", teacherMap, ["B", "h", "w", "C"]);
   const layout = options.layout ?? "per-pixel";
   const loss = tf.tidy(() => {
     const t = l2NormalizeLastAxis(stopGradient(teacherMap));

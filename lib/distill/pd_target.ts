@@ -17,7 +17,14 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../core/rng.ts";
 import type { DiscreteSchedule } from "../diffusion/schedule.ts";
-import { checkRank, checkSameShape, stopGradient } from "./rcfd.ts";
+import {
+  checkInt,
+  checkLength,
+  checkOneOf,
+  checkSameShape,
+  checkShapePair,
+} from "../core/checks.ts";
+import { stopGradient } from "./rcfd.ts";
 
 /**
  * What the PD target needs of a schedule: a `DiscreteSchedule` or just its `alphasBar`
@@ -76,9 +83,7 @@ export interface PdTarget {
  * @returns Int32Array of length B with even values in 2..T.
  */
 export function samplePdTimesteps(rng: Rng, batchSize: number, teacherSteps: number): Int32Array {
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(`batchSize must be an integer >= 1, got ${batchSize}`);
-  }
+  checkInt("batchSize", batchSize);
   if (!Number.isInteger(teacherSteps) || teacherSteps < 2 || teacherSteps % 2 !== 0) {
     throw new RangeError(`teacherSteps must be an even integer >= 2, got ${teacherSteps}`);
   }
@@ -116,7 +121,7 @@ function teacherStep(
   const out = teacher(z, tf.tensor1d(from, "int32"));
   let x0: tf.Tensor4D, eps: tf.Tensor4D;
   if (out instanceof tf.Tensor) {
-    checkSameShape("teacher output", out, "z", z);
+    checkSameShape("z", z, "teacher output", out);
     if (reads === "x0") {
       x0 = out;
       eps = tf.div(tf.sub(z, tf.mul(aFrom, x0)), sFrom);
@@ -128,8 +133,8 @@ function teacherStep(
     if (!(out?.x0 instanceof tf.Tensor) || !(out?.eps instanceof tf.Tensor)) {
       throw new TypeError("teacher must return a tf.Tensor4D or {x0, eps} tensors");
     }
-    checkSameShape("teacher output x0", out.x0, "z", z);
-    checkSameShape("teacher output eps", out.eps, "z", z);
+    checkSameShape("z", z, "teacher output x0", out.x0);
+    checkSameShape("z", z, "teacher output eps", out.eps);
     ({ x0, eps } = out);
   }
   return { z: tf.add(tf.mul(aTo, x0), tf.mul(sTo, eps)), x0 };
@@ -171,25 +176,16 @@ export function pdTarget(
     );
   }
   const reads = options.teacherPredicts ?? "x0";
-  if (reads !== "x0" && reads !== "eps") {
-    throw new RangeError(`options.teacherPredicts must be "x0" or "eps", got ${reads}`);
-  }
+  checkOneOf("options.teacherPredicts", reads, ["x0", "eps"]);
   const finalTarget = options.finalStepTarget ?? "identity";
-  if (finalTarget !== "identity" && finalTarget !== "teacher-x0") {
-    throw new RangeError(
-      `options.finalStepTarget must be "identity" or "teacher-x0", got ${finalTarget}`,
-    );
-  }
-  checkRank("x0", x0, 4, "[B, H, W, C]");
-  checkSameShape("x0", x0, "eps", eps);
+  checkOneOf("options.finalStepTarget", finalTarget, ["identity", "teacher-x0"]);
+  checkShapePair("x0", x0, "eps", eps, ["B", "H", "W", "C"]);
   const B = x0.shape[0];
   const T = (abar.length - 1) / s;
-  if (t?.length !== B) throw new RangeError(`t must have length B = ${B}, got ${t?.length}`);
+  checkLength("t", t?.length, B, "B");
   const i0 = new Int32Array(B), i1 = new Int32Array(B), i2 = new Int32Array(B);
   for (let i = 0; i < B; i++) {
-    if (!Number.isInteger(t[i]) || t[i] < 2 || t[i] > T) {
-      throw new RangeError(`t[${i}] must be an integer in 2..${T}, got ${t[i]}`);
-    }
+    checkInt(`t[${i}]`, t[i], 2, T);
     [i0[i], i1[i], i2[i]] = [t[i] * s, (t[i] - 1) * s, (t[i] - 2) * s];
   }
   for (const j of [...i0, ...i1, ...i2]) {
@@ -257,13 +253,10 @@ export function pdLoss(
   epsTarget: tf.Tensor4D,
   kind: "x" | "eps" | "both" = "both",
 ): tf.Scalar {
-  checkRank("studentX0", studentX0, 4, "[B, H, W, C]");
-  checkSameShape("studentX0", studentX0, "studentEps", studentEps);
+  checkShapePair("studentX0", studentX0, "studentEps", studentEps, ["B", "H", "W", "C"]);
   checkSameShape("studentX0", studentX0, "xTarget", xTarget);
   checkSameShape("studentX0", studentX0, "epsTarget", epsTarget);
-  if (kind !== "x" && kind !== "eps" && kind !== "both") {
-    throw new RangeError(`kind must be "x", "eps" or "both", got ${kind}`);
-  }
+  checkOneOf("kind", kind, ["x", "eps", "both"]);
   return tf.tidy(() => {
     const perSampleMse = (a: tf.Tensor4D, b: tf.Tensor4D) =>
       tf.mean(tf.square(tf.sub(a, stopGradient(b))), [1, 2, 3]);

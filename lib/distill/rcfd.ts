@@ -1,6 +1,7 @@
 /**
  * The RCFD feature-distillation term and the small tensor helpers every relational loss in
- * `lib/distill` shares (batch-mean KL divergence, channel L2 normalisation, stop-gradient).
+ * `lib/distill` shares (batch-mean KL divergence, channel L2 normalisation, stop-gradient;
+ * argument checks live in `lib/core/checks.ts`).
  *
  * RCFD (Sun et al. 2022, as used by RDD): a frozen classifier embeds the teacher target x~
  * and the student's x0 prediction; its pooled features are treated as logits and the
@@ -9,6 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { checkPositive, checkSameShape, checkShapePair } from "../core/checks.ts";
 
 /**
  * The teacher side of every loss here is a fixed target: its value passes through and its
@@ -41,33 +43,6 @@ export function l2NormalizeLastAxis<T extends tf.Tensor>(x: T): T {
 }
 
 /**
- * Checks that a tensor is float with the given rank and finite positive sizes.
- * @internal used by the losses of this folder for argument checking.
- */
-export function checkRank(name: string, x: tf.Tensor, rank: number, layout: string): void {
-  if (!(x instanceof tf.Tensor)) throw new TypeError(`${name} must be a tf.Tensor ${layout}`);
-  if (x.rank !== rank || x.shape.some((d) => d < 1)) {
-    throw new RangeError(`${name} must have shape ${layout}, got [${x.shape}]`);
-  }
-}
-
-/** Throws unless two tensors have the same shape. @internal */
-export function checkSameShape(nameA: string, a: tf.Tensor, nameB: string, b: tf.Tensor): void {
-  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
-    throw new RangeError(
-      `${nameA} [${a.shape}] and ${nameB} [${b.shape}] must have the same shape`,
-    );
-  }
-}
-
-/** Throws unless `v` is a finite number > 0. @internal */
-export function checkPositive(name: string, v: number): void {
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-    throw new RangeError(`${name} must be a finite number > 0, got ${v}`);
-  }
-}
-
-/**
  * Summed KL divergence: P = softmax(pLogitsTarget), Q = softmax(qLogits) along the LAST
  * axis, and the pointwise terms P (log P - log Q) summed over every element (every row's
  * KL, added up). The target side is detached ({@link stopGradient}).
@@ -77,7 +52,9 @@ export function checkPositive(name: string, v: number): void {
  */
 export function klDivSum(pLogitsTarget: tf.Tensor, qLogits: tf.Tensor): tf.Scalar {
   if (!(pLogitsTarget instanceof tf.Tensor) || pLogitsTarget.rank < 1) {
-    throw new TypeError("pLogitsTarget must be a tf.Tensor of shape [..., K]");
+    throw new TypeError(
+      `pLogitsTarget must be a tf.Tensor of shape [..., K], got ${pLogitsTarget}`,
+    );
   }
   checkSameShape("pLogitsTarget", pLogitsTarget, "qLogits", qLogits);
   return tf.tidy(() => {
@@ -98,7 +75,9 @@ export function klDivSum(pLogitsTarget: tf.Tensor, qLogits: tf.Tensor): tf.Scala
  */
 export function klDivBatchmean(pLogitsTarget: tf.Tensor, qLogits: tf.Tensor): tf.Scalar {
   if (!(pLogitsTarget instanceof tf.Tensor) || pLogitsTarget.rank < 2) {
-    throw new RangeError("pLogitsTarget must be a tf.Tensor of shape [N, ..., K]");
+    throw new RangeError(
+      `pLogitsTarget must be a tf.Tensor of shape [N, ..., K], got [${pLogitsTarget?.shape}]`,
+    );
   }
   return tf.tidy(() => tf.div(klDivSum(pLogitsTarget, qLogits), pLogitsTarget.shape[0]));
 }
@@ -124,8 +103,6 @@ export function rcfdLoss(
 ): tf.Scalar {
   const tau = options.tau ?? 0.9;
   checkPositive("options.tau", tau);
-  checkRank("fStudent", fStudent, 2, "[B, C]");
-  checkRank("fTeacher", fTeacher, 2, "[B, C]");
-  checkSameShape("fStudent", fStudent, "fTeacher", fTeacher);
+  checkShapePair("fStudent", fStudent, "fTeacher", fTeacher, ["B", "C"]);
   return tf.tidy(() => klDivBatchmean(tf.div(fTeacher, tau), fStudent));
 }

@@ -8,7 +8,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { pdLoss } from "./pd_target.ts";
-import { checkRank, rcfdLoss } from "./rcfd.ts";
+import { checkNonNegative, checkShape, required } from "../core/checks.ts";
+import { rcfdLoss } from "./rcfd.ts";
 import { isp2pLoss } from "./isp2p.ts";
 import { type EmbeddingLayout, MemoryQueue, mp2pLoss } from "./mp2p.ts";
 import { rkdAngleLoss, rkdDistanceLoss } from "./rkd.ts";
@@ -141,20 +142,13 @@ export interface RddLossResult {
 
 function checkConfig(config: RddConfig): void {
   for (const [k, v] of Object.entries(config)) {
-    if (typeof v === "number" && (!Number.isFinite(v) || v < 0)) {
-      throw new RangeError(`config.${k} must be a finite number >= 0, got ${v}`);
-    }
+    if (typeof v === "number") checkNonNegative(`config.${k}`, v);
   }
 }
 
-function need<T>(value: T | null | undefined, name: string, why: string): T {
-  if (value == null) throw new TypeError(`${name} is required when ${why}`);
-  return value;
-}
-
 function checkFeatures(name: string, f: ClassifierFeatures): ClassifierFeatures {
-  checkRank(`${name}.featureMap`, f.featureMap, 4, "[B, h, w, C]");
-  checkRank(`${name}.pooled`, f.pooled, 2, "[B, C]");
+  checkShape(`${name}.featureMap`, f.featureMap, ["B", "h", "w", "C"]);
+  checkShape(`${name}.pooled`, f.pooled, ["B", "C"]);
   return f;
 }
 
@@ -187,10 +181,10 @@ export function rddLoss(
     c.rkdDistanceWeight > 0 || c.rkdAngleWeight > 0;
   const why = "a classifier term has a non-zero weight";
   const s = featuresOn
-    ? checkFeatures("studentFeats", need(studentFeats, "studentFeats", why))
+    ? checkFeatures("studentFeats", required("studentFeats", studentFeats, why))
     : null;
   const t = featuresOn
-    ? checkFeatures("teacherFeats", need(teacherFeats, "teacherFeats", why))
+    ? checkFeatures("teacherFeats", required("teacherFeats", teacherFeats, why))
     : null;
   const terms: Record<string, tf.Scalar> = {};
   const weighted: tf.Scalar[] = [];
@@ -202,7 +196,7 @@ export function rddLoss(
   };
   let layout: EmbeddingLayout | null = null;
   add("pixel", c.pdMseWeight, () => {
-    const p = need(pixel, "pixel", "config.pdMseWeight > 0");
+    const p = required("pixel", pixel, "config.pdMseWeight > 0");
     return pdLoss(p.studentX0, p.studentEps, p.xTarget, p.epsTarget, c.pdLossKind);
   });
   if (s && t) {
@@ -213,7 +207,7 @@ export function rddLoss(
         chunkSize: c.isp2pChunkSize > 0 ? c.isp2pChunkSize : undefined,
       }));
     add("mp2p", c.mp2pWeight, () => {
-      const q = need(queue, "queue", "config.mp2pWeight > 0");
+      const q = required("queue", queue, "config.mp2pWeight > 0");
       if (q.size !== c.queueSize || q.enqueuePerStep !== c.enqueuePerStep) {
         throw new RangeError(
           `queue (size ${q.size}, ${q.enqueuePerStep} per step) must match config.queueSize ` +

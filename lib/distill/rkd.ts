@@ -15,7 +15,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { checkRank, checkSameShape, l2NormalizeLastAxis, stopGradient } from "./rcfd.ts";
+import { checkShapePair } from "../core/checks.ts";
+import { l2NormalizeLastAxis, stopGradient } from "./rcfd.ts";
 
 /** Elementwise smooth-L1 (Huber with delta 1): 0.5 min(|x|, 1)^2 + (|x| - min(|x|, 1)). */
 function smoothL1(x: tf.Tensor): tf.Tensor {
@@ -46,8 +47,7 @@ function pairwiseDistances(f: tf.Tensor2D): tf.Tensor2D {
 }
 
 function checkPair(fStudent: tf.Tensor2D, fTeacher: tf.Tensor2D, minB: number): number {
-  checkRank("fStudent", fStudent, 2, "[B, D]");
-  checkSameShape("fStudent", fStudent, "fTeacher", fTeacher);
+  checkShapePair("fStudent", fStudent, "fTeacher", fTeacher, ["B", "D"]);
   const B = fStudent.shape[0];
   if (B < minB) {
     throw new RangeError(`fStudent must have B >= ${minB} rows, got [${fStudent.shape}]`);

@@ -12,6 +12,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { checkPositiveInt } from "../core/checks.ts";
 import type { Parameterization } from "../diffusion/denoiser.ts";
 import type { DiscreteSchedule } from "../diffusion/schedule.ts";
 import { classify } from "../models/classifier.ts";
@@ -39,9 +40,7 @@ export async function classifierFeatures(
   images: ImageArray | tf.Tensor4D,
   batchSize = 250,
 ): Promise<ClassifierFeatureSet> {
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
-  }
+  checkPositiveInt("batchSize", batchSize);
   const isTensor = images instanceof tf.Tensor;
   if (isTensor && images.rank !== 4) {
     throw new RangeError(`images must be [N, H, W, C], got [${images.shape}]`);

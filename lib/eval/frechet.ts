@@ -9,6 +9,7 @@
  * @module
  */
 import { EigenvalueDecomposition, Matrix } from "ml-matrix";
+import { checkPositiveInt } from "../core/checks.ts";
 
 /** Mean `[D]` and covariance `[D, D]` (unbiased, divisor N-1) of a feature set. */
 export interface GaussianStats {
@@ -25,9 +26,7 @@ export interface GaussianStats {
  * @param features N*D values, sample-major. @param dim D.
  */
 export function gaussianStats(features: ArrayLike<number>, dim: number): GaussianStats {
-  if (!Number.isInteger(dim) || dim < 1) {
-    throw new RangeError(`dim must be a positive integer, got ${dim}`);
-  }
+  checkPositiveInt("dim", dim);
   if (features.length % dim !== 0) {
     throw new RangeError(`features length ${features.length} is not a multiple of dim ${dim}`);
   }

@@ -7,6 +7,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { batch, randn } from "../core/batch.ts";
+import { checkPositiveInt } from "../core/checks.ts";
 import { Rng } from "../core/rng.ts";
 import type { Parameterization } from "../diffusion/denoiser.ts";
 import type { DiscreteSchedule } from "../diffusion/schedule.ts";
@@ -54,9 +55,7 @@ export async function generateImages(
       `steps must be a positive divisor of schedule.maxIndex=${T}, got ${o.steps}`,
     );
   }
-  if (!Number.isInteger(o.n) || o.n < 1) {
-    throw new RangeError(`n must be a positive integer, got ${o.n}`);
-  }
+  checkPositiveInt("n", o.n);
   const [h, w, c] = o.imageShape;
   const per = h * w * c;
   const den = tfDenoiser(model, { parameterization: o.parameterization });

@@ -9,6 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { checkPositiveInt } from "../core/checks.ts";
 
 /** Configuration of {@link createClassifier}. */
 export interface ClassifierConfig {
@@ -72,11 +73,7 @@ function block(x: Sym, cin: number, cout: number, stride: number, p: string): Sy
 export function createClassifier(cfg: ClassifierConfig): tf.LayersModel {
   const width = cfg.width ?? 16;
   const blocks = cfg.blocksPerStage ?? 1;
-  const posInt = (v: number, name: string) => {
-    if (!Number.isInteger(v) || v < 1) {
-      throw new RangeError(`${name} must be a positive integer, got ${v}`);
-    }
-  };
+  const posInt = (v: number, name: string) => checkPositiveInt(name, v);
   posInt(cfg.imageSize, "imageSize");
   posInt(cfg.inChannels, "inChannels");
   posInt(cfg.numClasses, "numClasses");

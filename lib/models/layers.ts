@@ -8,6 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { checkPositiveInt } from "../core/checks.ts";
 import { groupNormCpu } from "./group_norm_cpu.ts";
 
 type Shape = (number | null)[];
@@ -52,11 +53,7 @@ export function silu<T extends tf.Tensor>(x: T): T {
  * (as in the UNet's ResBlocks) has no effect. `minGroupChannels` >= 2 avoids that.
  */
 export function groupNormGroups(channels: number, maxGroups = 32, minGroupChannels = 1): number {
-  const posInt = (v: number, name: string) => {
-    if (!Number.isInteger(v) || v < 1) {
-      throw new RangeError(`${name} must be a positive integer, got ${v}`);
-    }
-  };
+  const posInt = (v: number, name: string) => checkPositiveInt(name, v);
   posInt(channels, "channels");
   posInt(maxGroups, "maxGroups");
   posInt(minGroupChannels, "minGroupChannels");

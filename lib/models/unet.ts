@@ -21,8 +21,15 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { checkPositiveInt } from "../core/checks.ts";
 import type { Parameterization } from "../diffusion/denoiser.ts";
-import { ChannelBias, GroupNorm, SinusoidalEmbedding, SpatialSelfAttention } from "./layers.ts";
+import {
+  ChannelBias,
+  GroupNorm,
+  layerSeed,
+  SinusoidalEmbedding,
+  SpatialSelfAttention,
+} from "./layers.ts";
 import { SeededDropout } from "./dropout.ts";
 
 /** Configuration of {@link createUNet}. */
@@ -104,11 +111,7 @@ export type UNetBlock =
   | { kind: "tail"; cin: number; cout: number; res: number };
 
 function checkConfig(cfg: UNetConfig): void {
-  const posInt = (v: number, name: string) => {
-    if (!Number.isInteger(v) || v < 1) {
-      throw new RangeError(`${name} must be a positive integer, got ${v}`);
-    }
-  };
+  const posInt = (v: number, name: string) => checkPositiveInt(name, v);
   posInt(cfg.imageSize, "imageSize");
   posInt(cfg.inChannels, "inChannels");
   posInt(cfg.outChannels ?? cfg.inChannels, "outChannels");
@@ -249,24 +252,26 @@ export function unetFlops(cfg: UNetConfig): number {
 
 type Sym = tf.SymbolicTensor;
 
-const glorot = (gain = 1) =>
+const glorot = (seed: number, gain = 1) =>
   tf.initializers.varianceScaling({
     scale: gain * gain,
     mode: "fanAvg",
     distribution: "uniform",
+    seed,
   });
 
 /** Small-gain init of the last layer of each residual branch and of the tail (pytorch-ddpm). */
 const ZERO_GAIN = 1e-5;
 
 interface Builder {
+  seed: number; // model seed; each layer's initializer seed is layerSeed(seed, name)
   temb: Sym; // SiLU(temb), shared by all ResBlocks
   dropout: number;
   minGroupChannels: number;
   n: number; // running index for unique layer names
 }
 
-function conv3(x: Sym, cout: number, name: string, opts: {
+function conv3(x: Sym, cout: number, name: string, seed: number, opts: {
   stride?: number;
   gain?: number;
 } = {}): Sym {
@@ -279,16 +284,16 @@ function conv3(x: Sym, cout: number, name: string, opts: {
     kernelSize: 3,
     strides: stride,
     padding: stride === 1 ? "same" : "valid",
-    kernelInitializer: glorot(opts.gain),
+    kernelInitializer: glorot(layerSeed(seed, name), opts.gain),
     biasInitializer: "zeros",
     name,
   }).apply(input) as Sym;
 }
 
-function dense(x: Sym, units: number, name: string, gain = 1): Sym {
+function dense(x: Sym, units: number, name: string, seed: number, gain = 1): Sym {
   return tf.layers.dense({
     units,
-    kernelInitializer: glorot(gain),
+    kernelInitializer: glorot(layerSeed(seed, name), gain),
     biasInitializer: "zeros",
     name,
   }).apply(x) as Sym;
@@ -300,22 +305,22 @@ const groupNorm = (b: Builder, x: Sym, name: string, siluAfter: boolean) =>
 const add = (a: Sym, c: Sym, name: string) => tf.layers.add({ name }).apply([a, c]) as Sym;
 
 function attention(b: Builder, x: Sym, c: number, p: string): Sym {
-  const qkv = dense(groupNorm(b, x, `${p}_norm`, false), 3 * c, `${p}_qkv`);
+  const qkv = dense(groupNorm(b, x, `${p}_norm`, false), 3 * c, `${p}_qkv`, b.seed);
   const mixed = new SpatialSelfAttention({ name: `${p}_softmax` }).apply(qkv) as Sym;
-  return add(x, dense(mixed, c, `${p}_proj`, ZERO_GAIN), `${p}_add`);
+  return add(x, dense(mixed, c, `${p}_proj`, b.seed, ZERO_GAIN), `${p}_add`);
 }
 
 function resBlock(b: Builder, x: Sym, blk: Extract<UNetBlock, { kind: "res" }>): Sym {
   const p = `res${b.n++}`;
-  let h = conv3(groupNorm(b, x, `${p}_norm1`, true), blk.cout, `${p}_conv1`);
+  let h = conv3(groupNorm(b, x, `${p}_norm1`, true), blk.cout, `${p}_conv1`, b.seed);
   h = new ChannelBias({ name: `${p}_temb_add` }).apply([
     h,
-    dense(b.temb, blk.cout, `${p}_temb`),
+    dense(b.temb, blk.cout, `${p}_temb`, b.seed),
   ]) as Sym;
   h = groupNorm(b, h, `${p}_norm2`, true);
   if (b.dropout > 0) h = new SeededDropout({ rate: b.dropout, name: `${p}_drop` }).apply(h) as Sym;
-  h = conv3(h, blk.cout, `${p}_conv2`, { gain: ZERO_GAIN });
-  const short = blk.cin === blk.cout ? x : dense(x, blk.cout, `${p}_shortcut`);
+  h = conv3(h, blk.cout, `${p}_conv2`, b.seed, { gain: ZERO_GAIN });
+  const short = blk.cin === blk.cout ? x : dense(x, blk.cout, `${p}_shortcut`, b.seed);
   h = add(short, h, `${p}_add`);
   return blk.attn ? attention(b, h, blk.cout, `${p}_attn`) : h;
 }
@@ -328,22 +333,26 @@ function resBlock(b: Builder, x: Sym, blk: Extract<UNetBlock, { kind: "res" }>):
  * only with `training: true`, with seeded masks (dropout.ts; the Trainer seeds each step).
  * Importing this module registers the custom layers needed by `tf.loadLayersModel`.
  */
-export function createUNet(cfg: UNetConfig): tf.LayersModel {
+export function createUNet(cfg: UNetConfig, options: { seed?: number } = {}): tf.LayersModel {
+  const seed = options.seed ?? 0;
   const plan = unetPlan(cfg);
   const x = tf.input({ shape: [cfg.imageSize, cfg.imageSize, cfg.inChannels], name: "x" });
   const t = tf.input({ shape: [], name: "t" });
   const inputs = [x, t];
   let temb = new SinusoidalEmbedding({ dim: cfg.ch, name: "temb_sin" }).apply(t) as Sym;
-  temb = dense(temb, 4 * cfg.ch, "temb_dense1");
+  temb = dense(temb, 4 * cfg.ch, "temb_dense1", seed);
   temb = tf.layers.activation({ activation: "swish", name: "temb_silu1" }).apply(temb) as Sym;
-  temb = dense(temb, 4 * cfg.ch, "temb_dense2");
+  temb = dense(temb, 4 * cfg.ch, "temb_dense2", seed);
   if (cfg.numClasses !== undefined) {
     const label = tf.input({ shape: [], name: "label" });
     inputs.push(label);
     const emb = tf.layers.embedding({
       inputDim: cfg.numClasses,
       outputDim: 4 * cfg.ch,
-      embeddingsInitializer: tf.initializers.randomNormal({ stddev: 1 }),
+      embeddingsInitializer: tf.initializers.randomNormal({
+        stddev: 1,
+        seed: layerSeed(seed, "class_emb"),
+      }),
       name: "class_emb",
     }).apply(label) as Sym;
     temb = add(temb, emb, "temb_class_add");
@@ -353,13 +362,14 @@ export function createUNet(cfg: UNetConfig): tf.LayersModel {
     dropout: cfg.dropout,
     minGroupChannels: cfg.minGroupChannels ?? 1,
     n: 0,
+    seed,
   };
   const skips: Sym[] = [];
   let h = x;
   plan.forEach((blk, i) => {
     switch (blk.kind) {
       case "head":
-        h = conv3(h, blk.cout, "head");
+        h = conv3(h, blk.cout, "head", seed);
         skips.push(h);
         break;
       case "res":
@@ -370,16 +380,18 @@ export function createUNet(cfg: UNetConfig): tf.LayersModel {
         if (blk.push) skips.push(h);
         break;
       case "down":
-        h = conv3(h, blk.c, `down${i}`, { stride: 2 });
+        h = conv3(h, blk.c, `down${i}`, seed, { stride: 2 });
         skips.push(h);
         break;
       case "up":
         h = tf.layers.upSampling2d({ size: [2, 2], interpolation: "nearest", name: `up${i}_nn` })
           .apply(h) as Sym;
-        h = conv3(h, blk.c, `up${i}`);
+        h = conv3(h, blk.c, `up${i}`, seed);
         break;
       case "tail":
-        h = conv3(groupNorm(b, h, "tail_norm", true), blk.cout, "tail", { gain: ZERO_GAIN });
+        h = conv3(groupNorm(b, h, "tail_norm", true), blk.cout, "tail", seed, {
+          gain: ZERO_GAIN,
+        });
         break;
     }
   });

@@ -7,7 +7,8 @@
  * element but the last; the sampler lands on the last element (-1 = clean data, abar = 1).
  * @module
  */
-import { assertSameShape, type Batch, clip, zeros } from "../core/batch.ts";
+import { type Batch, clip, zeros } from "../core/batch.ts";
+import { checkSameShape } from "../core/checks.ts";
 import type { Rng } from "../core/rng.ts";
 import type { Denoiser } from "../diffusion/denoiser.ts";
 import { epsFromX0, toX0AndEps } from "../diffusion/param.ts";
@@ -82,7 +83,7 @@ export async function estimateX0Eps(
   clipX0: boolean,
 ): Promise<X0EpsEstimate> {
   const pred = await denoiser.predict(z, t);
-  assertSameShape(z, pred, "zT", "denoiser output");
+  checkSameShape("zT", z, "denoiser output", pred);
   if (!pred.data.every(Number.isFinite)) {
     throw new RangeError(`denoiser output at t=${t} must be finite, got NaN or Infinity`);
   }
