@@ -1,27 +1,27 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertEquals, assertRejects, assertThrows } from "@std/assert";
-import {
-  buildModel,
-  type RunConfig,
-  teacherModelConfig,
-  validateRunConfig,
-} from "../lib/train/run_config.ts";
+import { buildModel, type RunConfig, teacherModelConfig } from "../lib/train/run_config.ts";
+import { ConfigError, parseRunConfig } from "../lib/config/mod.ts";
 
 await tf.setBackend("cpu");
 
 const classifier = JSON.parse(await Deno.readTextFile("data/classifier/config.json")) as RunConfig;
 
-Deno.test("validateRunConfig names the bad field", () => {
-  assertThrows(() => validateRunConfig({ ...classifier, batchSize: 0 }), RangeError, "batchSize");
+Deno.test("parseRunConfig names the bad field", () => {
   assertThrows(
-    () => validateRunConfig({ ...classifier, data: { name: "cifar" as "mnist" } }),
-    RangeError,
+    () => parseRunConfig({ ...classifier, batchSize: 0 }, "c"),
+    ConfigError,
+    "batchSize",
+  );
+  assertThrows(
+    () => parseRunConfig({ ...classifier, data: { name: "cifar" } }, "c"),
+    ConfigError,
     "data.name",
   );
   const teacher = JSON.parse(Deno.readTextFileSync("configs/mnist_teacher.json"));
   assertThrows(
-    () => validateRunConfig({ ...teacher, schedule: { name: "cosine", T: 1.5 } }),
-    RangeError,
+    () => parseRunConfig({ ...teacher, schedule: { name: "cosine", T: 1.5 } }, "t"),
+    ConfigError,
     "schedule.T",
   );
   assertEquals(teacherModelConfig(teacher).dropout, 0);
@@ -38,7 +38,12 @@ Deno.test("buildModel with initFrom starts from the saved weights; another archi
   const wide = { ...classifier, model: { ...(classifier as { model: object }).model, width: 8 } };
   await assertRejects(
     () => buildModel({ ...wide, initFrom: "data/classifier/model" } as RunConfig),
-    RangeError,
-    "initFrom",
+    ConfigError,
+    "initFrom data/classifier/model: model of another architecture (",
+  );
+  await assertRejects(
+    () => buildModel({ ...classifier, initFrom: "data/nothing" }),
+    ConfigError,
+    "initFrom data/nothing: no model.json there",
   );
 });

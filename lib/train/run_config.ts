@@ -1,15 +1,13 @@
 /**
- * Run configurations of `deno task train` (JSON files in `configs/`), with validation that
- * names the offending field, and the builders that turn a config into a model, data source
+ * Run configurations of `deno task train` (JSON files in `configs/`; schema and validation in
+ * lib/config/run.ts), and the builders that turn a config into a model, data source
  * and objective for the {@link Trainer}.
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { Parameterization } from "../diffusion/denoiser.ts";
-import { type DiscreteSchedule, makeSchedule, type ScheduleName } from "../diffusion/schedule.ts";
-import type { DiffusionLossKind } from "../diffusion/weighting.ts";
+import { type DiscreteSchedule, makeSchedule } from "../diffusion/schedule.ts";
 import { createUNet, UNET_PRESETS, type UNetConfig } from "../models/unet.ts";
-import { type ClassifierConfig, createClassifier } from "../models/classifier.ts";
+import { createClassifier } from "../models/classifier.ts";
 import type { ImageSet } from "../data/images.ts";
 import { loadMnist } from "../data/mnist.ts";
 import {
@@ -18,99 +16,21 @@ import {
   batchTensors,
   type FlipMode,
 } from "../data/batches.ts";
-import type { OptimizerConfig } from "./optim.ts";
 import { loadLayersModelFiles } from "./checkpoint.ts";
+import { ConfigError } from "../config/errors.ts";
+import { readJsonFile } from "../config/parse.ts";
+import { parseRunConfig, type RunConfig, type TeacherRunConfig } from "../config/run.ts";
 import type { DataSource, TrainerOptions } from "./trainer.ts";
 import { teacherObjective } from "./objectives.ts";
 
-/** Fields shared by every run config. */
-interface BaseRunConfig {
-  /** Seed of the run (RNG of noise and timesteps; data order uses `seed + 1`). */
-  seed: number;
-  /** Data set: only "mnist" ships; `nTest` digits are held out with `splitSeed`. */
-  data: { name: "mnist"; nTest?: number; splitSeed?: number; flip?: FlipMode };
-  /** Optimiser settings; `totalSteps` defaults to `steps`. */
-  optimizer: Omit<OptimizerConfig, "totalSteps"> & { totalSteps?: number };
-  /** Batch size. */
-  batchSize: number;
-  /** Number of optimiser steps. */
-  steps: number;
-  /** Checkpoint period in steps (0: only at the end). */
-  checkpointEvery?: number;
-  /** Metrics period in steps. */
-  logEvery?: number;
-  /** Evaluation period in steps (test accuracy, or a PNG sample grid for teachers). */
-  evalEvery?: number;
-  /**
-   * Warm start: a model directory (`model.json` + weights of the same architecture, e.g.
-   * `runs/<earlier run>/model`) whose weights initialise the model; the optimiser starts
-   * fresh. A later stage of a run is a new config with `initFrom` set to the earlier stage.
-   */
-  initFrom?: string;
-}
+export type { ClassifierRunConfig, RunConfig, TeacherRunConfig } from "../config/run.ts";
 
-/** A diffusion teacher run. */
-export interface TeacherRunConfig extends BaseRunConfig {
-  kind: "teacher";
-  /** A preset name of {@link UNET_PRESETS} or a full UNet config (imageSize, ch, ...). */
-  model: keyof typeof UNET_PRESETS | UNetConfig;
-  /** Optional overrides applied on top of a preset (e.g. {"dropout": 0}). */
-  modelOverrides?: Partial<UNetConfig>;
-  /** Schedule: name and T (the reference: cosine, indices 0..T). */
-  schedule: { name: ScheduleName; T: number };
-  /** What the network predicts (default "x0", the reference). */
-  parameterization?: Parameterization;
-  /** Loss weighting (default "both"). */
-  loss?: DiffusionLossKind;
-  /** EMA decay of the weights (default 0.999). */
-  emaDecay?: number;
-  /** DDIM steps of the sample grids (default: min(T, 32)). */
-  sampleSteps?: number;
-}
-
-/** A classifier run (features for cFID and the distillation losses). */
-export interface ClassifierRunConfig extends BaseRunConfig {
-  kind: "classifier";
-  model: ClassifierConfig;
-}
-
-/** Any run config. */
-export type RunConfig = TeacherRunConfig | ClassifierRunConfig;
-
-function need(cond: boolean, msg: string): void {
-  if (!cond) throw new RangeError(`config: ${msg}`);
-}
-
-/** Validates a parsed JSON config; throws a RangeError naming the field. */
-export function validateRunConfig(c: RunConfig): RunConfig {
-  need(c.kind === "teacher" || c.kind === "classifier", `kind must be "teacher" or "classifier"`);
-  need(Number.isInteger(c.seed), `seed must be an integer, got ${c.seed}`);
-  need(c.data?.name === "mnist", `data.name must be "mnist", got ${c.data?.name}`);
-  need(Number.isInteger(c.batchSize) && c.batchSize >= 1, `batchSize must be >= 1`);
-  need(Number.isInteger(c.steps) && c.steps >= 1, `steps must be a positive integer`);
-  need(typeof c.optimizer === "object", "optimizer is required");
-  if (c.kind === "teacher") {
-    need(
-      typeof c.model === "object" || Object.hasOwn(UNET_PRESETS, c.model),
-      `model must be one of ${Object.keys(UNET_PRESETS).join(", ")} or a UNet config`,
-    );
-    need(
-      Number.isInteger(c.schedule?.T) && c.schedule.T >= 2,
-      `schedule.T must be an integer >= 2`,
-    );
-  }
-  return c;
-}
-
-/** Reads and validates a JSON config file. */
+/**
+ * Reads and validates a JSON run config file (schema: lib/config/run.ts); throws a
+ * `ConfigError` naming the file and the bad field.
+ */
 export async function readRunConfig(path: string): Promise<RunConfig> {
-  let parsed: RunConfig;
-  try {
-    parsed = JSON.parse(await Deno.readTextFile(path));
-  } catch (e) {
-    throw new Error(`cannot read config ${path}: ${(e as Error).message}`);
-  }
-  return validateRunConfig(parsed);
+  return parseRunConfig(await readJsonFile(path), path);
 }
 
 /** The UNet config of a teacher run (preset + overrides). */
@@ -131,22 +51,45 @@ export function teacherSchedule(c: TeacherRunConfig): DiscreteSchedule {
 }
 
 /**
+ * Throws a `ConfigError` naming `source` unless `other` has the weight shapes of `model`
+ * (the same architecture), naming the first weight that differs.
+ */
+export function checkSameArchitecture(
+  model: tf.LayersModel,
+  other: tf.LayersModel,
+  source: string,
+): void {
+  const want = model.weights, got = other.weights;
+  const i = want.findIndex((w, k) => w.shape.join("x") !== got[k]?.shape.join("x"));
+  if (i >= 0 || want.length !== got.length) {
+    const at = i >= 0 ? i : Math.min(want.length, got.length);
+    const shape = (w?: tf.LayerVariable) => w ? w.shape.join("x") : "none";
+    throw new ConfigError(
+      `${source}: model of another architecture (${got.length} weights vs ${want.length}; ` +
+        `weight ${at} is ${shape(got[at])}, the config's model needs ${shape(want[at])})`,
+    );
+  }
+}
+
+/**
  * Builds the model of a run: untrained, or with the weights of `initFrom` (same
- * architecture, else an error naming the directory).
+ * architecture, else a `ConfigError` naming the directory).
  */
 export async function buildModel(c: RunConfig): Promise<tf.LayersModel> {
   const model = c.kind === "teacher"
-    ? createUNet(teacherModelConfig(c))
-    : createClassifier(c.model);
+    ? createUNet(teacherModelConfig(c), { seed: c.seed })
+    : createClassifier(c.model, { seed: c.seed });
   if (c.initFrom) {
+    const source = `initFrom ${c.initFrom}`;
+    const found = await Deno.stat(`${c.initFrom}/model.json`).then(() => true, () => false);
+    if (!found) throw new ConfigError(`${source}: no model.json there (train that run first)`);
     const init = await loadLayersModelFiles(c.initFrom);
-    const want = model.weights.map((w) => w.shape.join("x")).join(",");
-    const got = init.weights.map((w) => w.shape.join("x")).join(",");
-    if (want !== got) {
-      throw new RangeError(`config: initFrom ${c.initFrom} has another architecture than model`);
+    try {
+      checkSameArchitecture(model, init, source);
+      model.setWeights(init.getWeights());
+    } finally {
+      init.dispose();
     }
-    model.setWeights(init.getWeights());
-    init.dispose();
   }
   return model;
 }
