@@ -53,4 +53,3 @@ export * from "./lib/tfjs/fast_cpu.ts";
 export * from "./lib/eval/generate.ts";
 export * from "./lib/train/run_config.ts";
 export * from "./lib/config/mod.ts";
-export * from "./lib/config/mod.ts";
