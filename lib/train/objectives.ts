@@ -9,19 +9,29 @@ import type { DiscreteSchedule } from "../diffusion/schedule.ts";
 import { qSampleTensor, toX0AndEpsTensors } from "../diffusion/param_tf.ts";
 import { diffusionLoss, type DiffusionLossKind } from "../diffusion/weighting.ts";
 import type { StepContext, StepLoss } from "./trainer.ts";
+import { checkInt, checkPositiveInt } from "../core/checks.ts";
 
 /** Settings of {@link teacherObjective}. */
 export interface TeacherObjectiveOptions {
   /** Network mapping [x: [B,H,W,C], t: [B]] to a prediction [B,H,W,C]. */
   model: tf.LayersModel;
-  /** The schedule table; t is drawn uniformly from 0..maxT. */
+  /** The schedule table (indices 0..maxIndex); t is drawn uniformly from 0..maxT. */
   schedule: DiscreteSchedule;
   /** What the network predicts. Default "x0" (the reference). */
   parameterization?: Parameterization;
   /** Loss weighting. Default "both" (mean over batch of max(mse_x0, mse_eps)). */
   lossKind?: DiffusionLossKind;
-  /** Largest training index. Default `schedule.maxIndex` (the reference's 0..T). */
+  /**
+   * Largest t (in time-scaled units, i.e. before multiplying by `timeScale`). Default
+   * `schedule.maxIndex / timeScale` (the reference's 0..T).
+   */
   maxT?: number;
+  /**
+   * The reference trainer's `time_scale` s (integer >= 1 dividing `schedule.maxIndex`):
+   * t is drawn from 0..maxT, and both the table (alpha-bar) and the network are read at the
+   * index t * s of the SAME table, e.g. a cosine table built with T * s + 1 betas. Default 1.
+   */
+  timeScale?: number;
 }
 
 /** Draws a noise tensor of `shape` from the run's RNG (float32). */
@@ -32,26 +42,32 @@ export function noiseTensor(shape: number[], rng: StepContext<unknown>["rng"]): 
 
 /**
  * The teacher's diffusion loss on a batch of clean images x0 `[B,H,W,C]` in [-1, 1]:
- * t ~ U{0..maxT} and eps ~ N(0, I) from the run's RNG, z_t = sqrt(abar_t) x0 +
- * sqrt(1-abar_t) eps, the network sees (z_t, t), and its prediction is turned into
- * (x0, eps) for the weighting `lossKind`. Metrics: mse_x0, mse_eps.
+ * t ~ U{0..maxT} and eps ~ N(0, I) from the run's RNG, j = t * timeScale,
+ * z = sqrt(abar_j) x0 + sqrt(1-abar_j) eps, the network sees (z, j), and its prediction is
+ * turned into (x0, eps) for the weighting `lossKind`. Metrics: mse_x0, mse_eps.
  */
 export function teacherObjective(
   opts: TeacherObjectiveOptions,
 ): (ctx: StepContext<tf.Tensor4D>) => StepLoss {
   const p = opts.parameterization ?? "x0";
   const kind = opts.lossKind ?? "both";
-  const maxT = opts.maxT ?? opts.schedule.maxIndex;
-  if (!Number.isInteger(maxT) || maxT < 0 || maxT > opts.schedule.maxIndex) {
-    throw new RangeError(`maxT must be an integer in 0..${opts.schedule.maxIndex}, got ${maxT}`);
+  const scale = opts.timeScale ?? 1;
+  const maxIndex = opts.schedule.maxIndex;
+  checkPositiveInt("timeScale", scale);
+  if (maxIndex % scale !== 0) {
+    throw new RangeError(`timeScale must divide schedule.maxIndex ${maxIndex}, got ${scale}`);
   }
+  const maxT = opts.maxT ?? maxIndex / scale;
+  checkInt("maxT", maxT, 0, maxIndex / scale);
   return ({ batch: x0, rng }) => {
     const B = x0.shape[0];
-    const t = Array.from({ length: B }, () => rng.int(0, maxT));
-    const abar = t.map((i) => opts.schedule.alphasBar[i]);
+    const index = Array.from({ length: B }, () => rng.int(0, maxT) * scale);
+    const abar = index.map((i) => opts.schedule.alphasBar[i]);
     const eps = noiseTensor(x0.shape, rng);
     const z = qSampleTensor(abar, x0, eps);
-    const pred = opts.model.apply([z, tf.tensor1d(t, "float32")], { training: true }) as tf.Tensor;
+    const pred = opts.model.apply([z, tf.tensor1d(index, "float32")], {
+      training: true,
+    }) as tf.Tensor;
     const { x0: px0, eps: peps } = toX0AndEpsTensors(z, pred, p, abar);
     const loss = diffusionLoss({
       kind,
