@@ -2,17 +2,19 @@
  * Image generation from a tfjs diffusion network with the reference's strided DDIM: a
  * K-step sample of a model on a schedule table with maxIndex = T visits
  * [T, T - T/K, ..., T/K, 0] (table indices, which the network sees directly) and ends with
- * the reference's final clip. Also counts network evaluations (NFE) and wall-clock time.
+ * the reference's final clip, on the backend's tensors ({@link ddimTensor}: per step only the
+ * forward pass and a few elementwise ops). Also counts network evaluations (NFE) and
+ * wall-clock time.
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
-import { batch, randn } from "../core/batch.ts";
+import * as tf from "@tensorflow/tfjs";
+import { randn } from "../core/batch.ts";
 import { checkPositiveInt } from "../core/checks.ts";
 import { Rng } from "../core/rng.ts";
 import type { Parameterization } from "../diffusion/denoiser.ts";
 import type { DiscreteSchedule } from "../diffusion/schedule.ts";
-import { referenceDdim } from "../samplers/ddim.ts";
-import { tfDenoiser } from "../models/tf_denoiser.ts";
+import { referenceDdimPath } from "../samplers/ddim.ts";
+import { ddimTensor } from "../samplers/ddim_tf.ts";
 import { type ImageArray, imageArray } from "../data/images.ts";
 
 /** Options of {@link generateImages}. */
@@ -58,16 +60,23 @@ export async function generateImages(
   checkPositiveInt("n", o.n);
   const [h, w, c] = o.imageShape;
   const per = h * w * c;
-  const den = tfDenoiser(model, { parameterization: o.parameterization });
+  const ddimOptions = {
+    parameterization: o.parameterization,
+    path: referenceDdimPath(o.schedule, T, T / o.steps),
+    clipX0: o.clipX0 ?? true,
+    clipOutput: true,
+  };
   const zAll = randn([o.n, h, w, c], new Rng(o.seed));
   const out = new Float32Array(o.n * per);
   const bs = o.batchSize ?? 64;
   const t0 = performance.now();
   for (let i = 0; i < o.n; i += bs) {
     const b = Math.min(bs, o.n - i);
-    const z = batch(zAll.data.slice(i * per, (i + b) * per), [b, h, w, c]);
-    const x = await referenceDdim(den, o.schedule, z, T, T / o.steps, { clipX0: o.clipX0 ?? true });
-    out.set(x.data, i * per);
+    const zData = Float32Array.from(zAll.data.subarray(i * per, (i + b) * per));
+    const z = tf.tensor4d(zData, [b, h, w, c]);
+    const x = ddimTensor(model, o.schedule, z, ddimOptions);
+    out.set(await x.data(), i * per);
+    tf.dispose([z, x]);
   }
   const ms = performance.now() - t0;
   return { images: imageArray(out, [o.n, h, w, c]), nfe: o.steps, msPerImage: ms / o.n };

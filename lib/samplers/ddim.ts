@@ -88,12 +88,20 @@ export async function referenceDdim(
   stride: number,
   { clipX0 = true }: { clipX0?: boolean } = {},
 ): Promise<Batch> {
+  const path = referenceDdimPath(schedule, T, stride);
+  return await ddim(denoiser, schedule, zT, { path, clipX0, clipOutput: true });
+}
+
+/**
+ * The table indices the reference's strided DDIM visits: [k*stride, ..., stride, 0] * ts with
+ * k = floor(T / stride) and ts = schedule.maxIndex / T (must be a positive integer).
+ */
+export function referenceDdimPath(schedule: DiscreteSchedule, T: number, stride: number): number[] {
   const timeScale = schedule.maxIndex / T;
   if (!Number.isInteger(timeScale) || timeScale < 1) {
     throw new RangeError(
       `T must divide schedule.maxIndex=${schedule.maxIndex} (maxIndex = T * timeScale), got ${T}`,
     );
   }
-  const path = strideTimesteps(T, stride).map((i) => i * timeScale);
-  return await ddim(denoiser, schedule, zT, { path, clipX0, clipOutput: true });
+  return strideTimesteps(T, stride).map((i) => i * timeScale);
 }
