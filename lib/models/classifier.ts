@@ -9,6 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { layerSeed } from "./layers.ts";
 import { checkPositiveInt } from "../core/checks.ts";
 
 /** Configuration of {@link createClassifier}. */
@@ -44,23 +45,37 @@ const bnRelu = (x: Sym, name: string): Sym => {
   return tf.layers.reLU({ name: `${name}_relu` }).apply(n) as Sym;
 };
 
-const conv = (x: Sym, filters: number, kernelSize: number, strides: number, name: string) =>
+const conv = (
+  x: Sym,
+  filters: number,
+  kernelSize: number,
+  strides: number,
+  name: string,
+  seed: number,
+) =>
   tf.layers.conv2d({
     filters,
     kernelSize,
     strides,
     padding: "same",
     useBias: false,
-    kernelInitializer: "heNormal",
+    kernelInitializer: tf.initializers.heNormal({ seed: layerSeed(seed, name) }),
     name,
   }).apply(x) as Sym;
 
 /** Pre-activation block: BN-ReLU-conv3x3(stride)-BN-ReLU-conv3x3 + shortcut. */
-function block(x: Sym, cin: number, cout: number, stride: number, p: string): Sym {
+function block(
+  x: Sym,
+  cin: number,
+  cout: number,
+  stride: number,
+  p: string,
+  seed: number,
+): Sym {
   const a = bnRelu(x, `${p}_pre`);
-  let h = conv(a, cout, 3, stride, `${p}_conv1`);
-  h = conv(bnRelu(h, `${p}_mid`), cout, 3, 1, `${p}_conv2`);
-  const short = stride === 1 && cin === cout ? x : conv(a, cout, 1, stride, `${p}_shortcut`);
+  let h = conv(a, cout, 3, stride, `${p}_conv1`, seed);
+  h = conv(bnRelu(h, `${p}_mid`), cout, 3, 1, `${p}_conv2`, seed);
+  const short = stride === 1 && cin === cout ? x : conv(a, cout, 1, stride, `${p}_shortcut`, seed);
   return tf.layers.add({ name: `${p}_add` }).apply([short, h]) as Sym;
 }
 
@@ -69,8 +84,13 @@ function block(x: Sym, cin: number, cout: number, stride: number, p: string): Sy
  * `[featureMap [B, s, s, 4w], pooled [B, 4w], logits [B, numClasses]]` with s = imageSize/8.
  * Stem conv3x3 to w, then four stages of pre-activation residual blocks (strides 1, 2, 2, 2),
  * then BatchNorm + ReLU (the feature map), global average pooling and a dense layer.
+ * The initial weights are a function of `options.seed` (default 0; see {@link layerSeed}).
  */
-export function createClassifier(cfg: ClassifierConfig): tf.LayersModel {
+export function createClassifier(
+  cfg: ClassifierConfig,
+  options: { seed?: number } = {},
+): tf.LayersModel {
+  const seed = options.seed ?? 0;
   const width = cfg.width ?? 16;
   const blocks = cfg.blocksPerStage ?? 1;
   const posInt = (v: number, name: string) => checkPositiveInt(name, v);
@@ -83,17 +103,21 @@ export function createClassifier(cfg: ClassifierConfig): tf.LayersModel {
     throw new RangeError(`imageSize must be divisible by 8, got ${cfg.imageSize}`);
   }
   const input = tf.input({ shape: [cfg.imageSize, cfg.imageSize, cfg.inChannels], name: "x" });
-  let h = conv(input, width, 3, 1, "stem");
+  let h = conv(input, width, 3, 1, "stem", seed);
   let c = width;
   [width, 2 * width, 4 * width, 4 * width].forEach((cout, s) => {
     for (let j = 0; j < blocks; j++) {
-      h = block(h, c, cout, j === 0 && s > 0 ? 2 : 1, `s${s}b${j}`);
+      h = block(h, c, cout, j === 0 && s > 0 ? 2 : 1, `s${s}b${j}`, seed);
       c = cout;
     }
   });
   const featureMap = bnRelu(h, "final");
   const pooled = tf.layers.globalAveragePooling2d({ name: "pool" }).apply(featureMap) as Sym;
-  const logits = tf.layers.dense({ units: cfg.numClasses, name: "logits" }).apply(pooled) as Sym;
+  const logits = tf.layers.dense({
+    units: cfg.numClasses,
+    kernelInitializer: tf.initializers.glorotUniform({ seed: layerSeed(seed, "logits") }),
+    name: "logits",
+  }).apply(pooled) as Sym;
   return tf.model({ inputs: input, outputs: [featureMap, pooled, logits], name: "classifier" });
 }
 

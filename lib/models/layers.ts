@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { checkPositiveInt } from "../core/checks.ts";
 import { groupNormCpu } from "./group_norm_cpu.ts";
+import { Rng } from "../core/rng.ts";
 
 type Shape = (number | null)[];
 
@@ -34,6 +35,15 @@ function lastDim(shape: Shape, name: string, rank: number): number {
     throw new RangeError(`${name} must be rank ${rank} with a known last axis, got [${shape}]`);
   }
   return c;
+}
+
+/**
+ * Seed of the initializer of the layer `name` in a model built with seed `modelSeed`: a
+ * 31-bit integer drawn from the seeded generator of `"<modelSeed>/<name>"`, so every layer
+ * gets its own stream and the initial weights depend only on the seed and the layer names.
+ */
+export function layerSeed(modelSeed: number, name: string): number {
+  return new Rng(`${modelSeed}/${name}`).int(0, 2 ** 31 - 2);
 }
 
 /** x * sigmoid(x) (SiLU / swish), elementwise. */

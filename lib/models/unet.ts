@@ -332,6 +332,8 @@ function resBlock(b: Builder, x: Sym, blk: Extract<UNetBlock, { kind: "res" }>):
  * `[B, H, W, outChannels]`. Call it as `model.apply([x, t], {training})`; dropout is active
  * only with `training: true`, with seeded masks (dropout.ts; the Trainer seeds each step).
  * Importing this module registers the custom layers needed by `tf.loadLayersModel`.
+ * The initial weights are a function of `options.seed` (default 0): each layer's
+ * initializer is seeded with {@link layerSeed}(seed, layer name).
  */
 export function createUNet(cfg: UNetConfig, options: { seed?: number } = {}): tf.LayersModel {
   const seed = options.seed ?? 0;
