@@ -1,16 +1,20 @@
 /**
  * `deno task train -- --config configs/mnist_teacher.json [--run runs/NAME] [--steps N]
- *  [--resume] [--backend cpu|webgpu|wasm|auto]`
+ *  [--resume | --force] [--backend auto|webgpu|cpu|wasm]` (the `--` is optional; `--help`
+ * lists the flags, {@link TRAIN_COMMAND}).
  *
- * Trains a diffusion teacher or a classifier from a JSON run config and writes a run
- * directory: config.json, metrics.jsonl, checkpoints/ (atomic, resumable), samples/ (PNG
- * grids of teacher samples) and, at the end, model/ (final EMA weights for teachers,
- * tfjs model.json + weights). `--resume` continues from the latest checkpoint.
+ * Trains a diffusion teacher or a classifier from a JSON run config (schema:
+ * `configs/schema/run.schema.json`, lib/config/run.ts) and writes a run directory:
+ * config.json, metrics.jsonl, checkpoints/ (atomic, resumable), samples/ (PNG grids of
+ * teacher samples) and, at the end, model/ (final EMA weights for teachers, tfjs model.json +
+ * weights). `--resume` continues from the latest checkpoint. The flags and the config are
+ * validated before any work; a bad one is one line on stderr naming it (exit code 2).
  * @module
  */
-import { parseArgs } from "node:util";
 import type * as tf from "@tensorflow/tfjs";
-import { type BackendPreference, selectBackend } from "../tfjs/backend.ts";
+import { BACKEND_FLAG } from "./backend_flag.ts";
+import { type CommandSpec, runCommand, UsageError } from "./args.ts";
+import { selectBackend } from "../tfjs/backend.ts";
 import {
   buildModel,
   imageDataSource,
@@ -23,7 +27,8 @@ import {
 } from "../train/run_config.ts";
 import { Trainer } from "../train/trainer.ts";
 import { classifierObjective } from "../train/objectives.ts";
-import { saveLayersModelFiles, writeFileAtomic } from "../train/checkpoint.ts";
+import { saveLayersModelFiles } from "../train/checkpoint.ts";
+import { openRunDir } from "../train/run_dir.ts";
 import { generateImages } from "../eval/generate.ts";
 import { imageGrid, writePng } from "../data/png.ts";
 import { toTensor } from "../data/images.ts";
@@ -45,17 +50,25 @@ export async function testAccuracy(model: tf.LayersModel, set: ImageSet): Promis
   return correct / n;
 }
 
-/** Runs a training config; returns the run directory. */
+/**
+ * Runs a training config; returns the run directory. The directory follows the policy of
+ * {@link openRunDir}: an existing run needs `resume` (safe config changes are recorded in
+ * its history) or `force` (start over); the model and data are built before anything is
+ * written, so a config that fails (e.g. a bad initFrom) leaves no run directory.
+ */
 export async function trainFromConfig(
   config: RunConfig,
-  opts: { runDir: string; resume?: boolean; steps?: number },
+  opts: { runDir: string; resume?: boolean; force?: boolean; steps?: number },
 ): Promise<string> {
   const { runDir } = opts;
   const steps = opts.steps ?? config.steps;
-  await Deno.mkdir(`${runDir}/samples`, { recursive: true });
-  await writeFileAtomic(`${runDir}/config.json`, JSON.stringify(config, null, 2));
-  const { train, test } = await loadRunData(config);
   const model = await buildModel(config);
+  const { train, test } = await loadRunData(config);
+  const opened = await openRunDir(runDir, config, { resume: opts.resume, force: opts.force });
+  for (const c of opened.changes) {
+    console.log(`resume changes ${c.field}: ${JSON.stringify(c.old)} -> ${JSON.stringify(c.new)}`);
+  }
+  await Deno.mkdir(`${runDir}/samples`, { recursive: true });
   if (config.kind === "classifier") {
     const trainer = new Trainer({
       models: { model },
@@ -109,31 +122,48 @@ export async function trainFromConfig(
   return runDir;
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      config: { type: "string" },
-      run: { type: "string" },
-      steps: { type: "string" },
-      resume: { type: "boolean", default: false },
-      backend: { type: "string" },
+/** The flags of `deno task train`. */
+export const TRAIN_COMMAND = {
+  usage: "deno task train -- --config FILE [--run DIR] [--steps N] [--resume | --force]",
+  summary: "Trains a diffusion teacher or a classifier from a JSON run config " +
+    "(configs/mnist_*.json) into a run directory.",
+  flags: {
+    config: {
+      type: "string",
+      required: true,
+      placeholder: "FILE",
+      description: "run config (JSON; schema configs/schema/run.schema.json)",
     },
+    run: {
+      type: "string",
+      placeholder: "DIR",
+      description: "run directory (default runs/<config file name>)",
+    },
+    steps: { type: "int", min: 1, description: "train to this step instead of the config's steps" },
+    resume: {
+      type: "boolean",
+      description: "continue the run in --run from its latest checkpoint",
+    },
+    force: { type: "boolean", description: "start over in an existing run directory" },
+    backend: BACKEND_FLAG,
+  },
+} as const satisfies CommandSpec;
+
+if (import.meta.main) {
+  await runCommand(TRAIN_COMMAND, async (flags) => {
+    if (flags.resume && flags.force) {
+      throw new UsageError("--resume and --force exclude each other");
+    }
+    const config = await readRunConfig(flags.config);
+    const name = flags.config.split("/").pop()!.replace(/\.json$/, "");
+    const runDir = flags.run ?? `runs/${name}`;
+    await selectBackend({ prefer: flags.backend, log: true });
+    await trainFromConfig(config, {
+      runDir,
+      resume: flags.resume,
+      force: flags.force,
+      steps: flags.steps,
+    });
+    console.log(`run directory: ${runDir}`);
   });
-  if (!values.config) {
-    console.error(
-      "usage: deno task train -- --config <file.json> [--run DIR] [--steps N] [--resume]",
-    );
-    Deno.exit(2);
-  }
-  await selectBackend({ prefer: values.backend as BackendPreference | undefined, log: true });
-  const config = await readRunConfig(values.config);
-  const name = values.config.split("/").pop()!.replace(/\.json$/, "");
-  const runDir = values.run ?? `runs/${name}`;
-  const steps = values.steps ? Number(values.steps) : undefined;
-  if (steps !== undefined && !(Number.isInteger(steps) && steps > 0)) {
-    throw new RangeError(`--steps must be a positive integer, got ${values.steps}`);
-  }
-  await trainFromConfig(config, { runDir, resume: values.resume, steps });
-  console.log(`run directory: ${runDir}`);
 }
