@@ -67,10 +67,8 @@ export function progressLine(p: SweepProgress): string {
 
 async function runWorker(dir: string, id: string, threads: number): Promise<boolean> {
   const [cmd, ...args] = cellCommand(dir, id);
-  const log = await Deno.open(`${cellDir(dir, id)}/log.txt`, {
-    create: true,
-    append: true,
-  });
+  const open = () => Deno.open(`${cellDir(dir, id)}/log.txt`, { create: true, append: true });
+  const [out, err] = [await open(), await open()];
   const child = new Deno.Command(cmd, {
     args: [...args, "--exit-with-parent"],
     env: { RDD_BLAS_THREADS: String(threads), NO_COLOR: "1" },
@@ -78,11 +76,10 @@ async function runWorker(dir: string, id: string, threads: number): Promise<bool
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const w1 = child.stdout.pipeTo(log.writable, { preventClose: true });
-  const w2 = child.stderr.pipeTo(log.writable, { preventClose: true });
+  // Each pipe closes its own handle of the log file when the worker's stream ends.
+  const piped = Promise.all([child.stdout.pipeTo(out.writable), child.stderr.pipeTo(err.writable)]);
   const status = await child.status;
-  await Promise.all([w1, w2]);
-  log.close();
+  await piped;
   return status.success;
 }
 
