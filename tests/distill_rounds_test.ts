@@ -22,6 +22,7 @@ import {
 } from "../lib/distill/rounds.ts";
 import { networkTeacher } from "../lib/distill/rounds.ts";
 import { DISTILL_DEFAULTS, parseDistillArgs } from "../lib/cli/distill.ts";
+import { UsageError } from "../lib/cli/args.ts";
 import { useCpu } from "./distill_helpers.ts";
 
 await useCpu();
@@ -315,12 +316,21 @@ Deno.test("progressiveDistill: a rerun skips finished rounds and matches an unin
   assertEquals(b.map((r) => r.skipped), [true, false]);
   assertEquals((await Deno.stat(metrics)).mtime?.getTime(), before);
   assertLess(maxDiff(weightsOf(a[1].student), weightsOf(b[1].student)), 1e-6);
-  // Changing a round's settings is refused instead of silently reusing the old student.
+  // Changing a finished round's settings is refused (naming the field) instead of silently
+  // reusing the old student; safe fields (lr schedule, steps) may change.
   await assertRejects(
-    () => progressiveDistill({ ...common, optimizer: { lr: 2e-3 }, toSteps: 1, runDir: dirB }),
+    () => progressiveDistill({ ...common, seed: 4, toSteps: 1, runDir: dirB }),
     Error,
-    "different settings",
+    "different settings: seed (saved 3, now 4)",
   );
+  const c = await progressiveDistill({
+    ...common,
+    optimizer: { lr: 2e-3 },
+    toSteps: 1,
+    runDir: dirB,
+  });
+  assertEquals(c.map((r) => r.skipped), [true, true]);
+  c[1].student.dispose();
   [teacher, a[1].student, b[1].student].forEach((m) => m.dispose());
   await Deno.remove(dirA, { recursive: true });
   await Deno.remove(dirB, { recursive: true });
@@ -372,9 +382,9 @@ Deno.test("parseDistillArgs (deno task distill): flags > --config file > default
   assertEquals(a.config.optimizer.gradClipNorm, 1);
   assertEquals(a.config.rdd.mp2pWeight, 0.2);
   assertEquals(a.run, "runs/distill_rdd_64_to_2");
-  await assertRejects(() => parseDistillArgs(["--teacher", "t", "--method", "rcfd"]), RangeError);
-  await assertRejects(() => parseDistillArgs(["--teacher", "t", "--lr", "0"]), RangeError, "--lr");
-  await assertRejects(() => parseDistillArgs(["--teacher", "t", "--method", "x"]), RangeError);
+  await assertRejects(() => parseDistillArgs(["--teacher", "t", "--method", "rcfd"]), UsageError);
+  await assertRejects(() => parseDistillArgs(["--teacher", "t", "--lr", "0"]), UsageError, "--lr");
+  await assertRejects(() => parseDistillArgs(["--teacher", "t", "--method", "x"]), UsageError);
   assertEquals(
     (await parseDistillArgs(["--teacher", "t", "--method", "pd", "--lr", "2e-4"])).config
       .optimizer.lr,

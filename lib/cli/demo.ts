@@ -1,5 +1,7 @@
 /**
- * `deno task demo [--steps S] [--batch B] [--eval-samples n] [--out DIR] [--fast]`
+ * `deno task demo [--steps S] [--batch B] [--eval-samples n] [--lr X] [--out DIR] [--fast]
+ *  [--backend auto|webgpu|cpu|wasm]` (a `--` before the flags is optional; `--help` lists
+ * them with their defaults, {@link DEMO_COMMAND}).
  *
  * The whole pipeline on shipped defaults, in minutes on 2 CPU cores: it loads the MNIST
  * teacher, the classifier and the 2-step PD student that the project trained itself
@@ -11,9 +13,10 @@
  * results.json go to `--out` (default runs/demo). `--fast` is the reduced form CI runs.
  * @module
  */
-import { parseArgs } from "node:util";
 import type * as tf from "@tensorflow/tfjs";
-import { type BackendPreference, describeBackend, selectBackend } from "../tfjs/backend.ts";
+import { describeBackend, selectBackend } from "../tfjs/backend.ts";
+import { type CommandSpec, runCommand } from "./args.ts";
+import { BACKEND_FLAG } from "./backend_flag.ts";
 import {
   imageDataSource,
   loadRunData,
@@ -145,31 +148,46 @@ export async function runDemo(o: DemoOptions, root = "."): Promise<ResultRow[]> 
   return rows;
 }
 
-if (import.meta.main) {
-  const { values: v } = parseArgs({
-    args: Deno.args,
-    options: {
-      steps: { type: "string" },
-      batch: { type: "string" },
-      "eval-samples": { type: "string" },
-      out: { type: "string" },
-      lr: { type: "string" },
-      fast: { type: "boolean", default: false },
-      backend: { type: "string" },
+const { default: D, fast: F } = DEMO_PROFILES;
+
+/** The flags of `deno task demo` (defaults: {@link DEMO_PROFILES}). */
+export const DEMO_COMMAND = {
+  usage: "deno task demo [--fast] [--steps S] [--batch B] [--eval-samples n] [--out DIR]",
+  summary: "The last distillation round (2 -> 1 step) of the shipped models, PD vs RDD from the " +
+    "same start and seed, with the teacher's DDIM as baselines: one cFID table, sample grids " +
+    "and results.json in --out.",
+  flags: {
+    steps: {
+      type: "int",
+      min: 1,
+      description: `optimiser steps of each run (default ${D.steps}, --fast ${F.steps})`,
     },
+    batch: {
+      type: "int",
+      min: 1,
+      description: `batch size (default ${D.batchSize}, --fast ${F.batchSize})`,
+    },
+    "eval-samples": {
+      type: "int",
+      min: 2,
+      description: `images per cFID row (default ${D.evalSamples}, --fast ${F.evalSamples})`,
+    },
+    lr: { type: "number", above: 0, description: `learning rate (default ${D.lr})` },
+    out: { type: "string", placeholder: "DIR", description: `output directory (default ${D.out})` },
+    fast: { type: "boolean", description: "the reduced settings CI runs (minutes -> seconds)" },
+    backend: BACKEND_FLAG,
+  },
+} as const satisfies CommandSpec;
+
+if (import.meta.main) {
+  await runCommand(DEMO_COMMAND, async (v) => {
+    const o = { ...DEMO_PROFILES[v.fast ? "fast" : "default"] };
+    o.steps = v.steps ?? o.steps;
+    o.batchSize = v.batch ?? o.batchSize;
+    o.evalSamples = v["eval-samples"] ?? o.evalSamples;
+    o.lr = v.lr ?? o.lr;
+    o.out = v.out ?? o.out;
+    await selectBackend({ prefer: v.backend, log: true });
+    await runDemo(o);
   });
-  const o = { ...DEMO_PROFILES[v.fast ? "fast" : "default"] };
-  const num = (s: string | undefined, name: string, min: number) => {
-    if (s === undefined) return undefined;
-    const n = Number(s);
-    if (!(n >= min)) throw new RangeError(`--${name} must be a number >= ${min}, got ${s}`);
-    return n;
-  };
-  o.steps = num(v.steps, "steps", 1) ?? o.steps;
-  o.batchSize = num(v.batch, "batch", 1) ?? o.batchSize;
-  o.evalSamples = num(v["eval-samples"], "eval-samples", 2) ?? o.evalSamples;
-  o.lr = num(v.lr, "lr", 0) ?? o.lr;
-  o.out = v.out ?? o.out;
-  await selectBackend({ prefer: v.backend as BackendPreference | undefined, log: true });
-  await runDemo(o);
 }

@@ -1,8 +1,9 @@
 /**
  * `deno task distill -- --teacher runs/<teacher run> --classifier runs/<classifier run>
  *  --method pd|rcfd|rdd --from-steps N --to-steps K [--final-rounds R] [--steps-per-round S]
- *  [--batch B] [--lr X] [--seed S] [--run runs/NAME] [--resume] [--eval-samples n]
- *  [--config configs/distill_mnist.json] [--backend cpu|webgpu|wasm|auto]`
+ *  [--batch B] [--lr X] [--seed S] [--run runs/NAME] [--resume | --force] [--eval-samples n]
+ *  [--config configs/distill_mnist.json] [--backend auto|webgpu|cpu|wasm]` (the `--` is
+ * optional; `--help` lists the flags and defaults, {@link DISTILL_COMMAND}).
  *
  * Progressive distillation of a teacher run (`deno task train`) from N to K sampling steps:
  * earlier rounds use plain PD, the last R rounds use `--method`. Writes a run directory:
@@ -15,11 +16,22 @@
  *
  * Precedence: command-line flags > `--config` file > built-in defaults. The teacher run gives
  * the schedule (one table, cosine with maxIndex T), the parameterisation and the data split.
+ * Everything (flags, the config file against `configs/schema/distill.schema.json`, the teacher
+ * and classifier runs, the step counts against the teacher's schedule) is checked before any
+ * work or any file is written; a bad input is one line on stderr naming it (exit code 2).
  * @module
  */
-import { parseArgs } from "node:util";
 import type * as tf from "@tensorflow/tfjs";
 import { type BackendPreference, describeBackend, selectBackend } from "../tfjs/backend.ts";
+import { type CommandSpec, parseFlags, runCommand, UsageError } from "./args.ts";
+import { BACKEND_FLAG } from "./backend_flag.ts";
+import {
+  ConfigError,
+  type DistillRunConfig,
+  parseDistillConfig,
+  parseDistillConfigFile,
+  readJsonFile,
+} from "../config/mod.ts";
 import {
   loadRunData,
   readRunConfig,
@@ -27,14 +39,15 @@ import {
   teacherSchedule,
 } from "../train/run_config.ts";
 import { loadLayersModelFiles, writeFileAtomic } from "../train/checkpoint.ts";
-import type { OptimizerConfig } from "../train/optim.ts";
 import "../models/unet.ts";
-import type { RddConfig, RddPresetName } from "../distill/rdd_objective.ts";
+import { openRunDir } from "../train/run_dir.ts";
 import {
+  checkChain,
   DISTILL_OPTIMIZER,
   progressiveDistill,
   referenceRoundSteps,
   type RoundInfo,
+  teacherStride,
 } from "../distill/rounds.ts";
 import { evaluateStudent, type EvaluationRow, referenceStats } from "../eval/cfid.ts";
 import type { GaussianStats } from "../eval/frechet.ts";
@@ -42,41 +55,6 @@ import { generateImages } from "../eval/generate.ts";
 import { imageGrid, writePng } from "../data/png.ts";
 import type { DiscreteSchedule } from "../diffusion/schedule.ts";
 import type { Parameterization } from "../diffusion/denoiser.ts";
-
-/** Settings of a distillation run (the JSON of `--config`, and config.json of the run). */
-export interface DistillRunConfig {
-  kind: "distill";
-  /** Method of the last `finalRounds` rounds. */
-  method: RddPresetName;
-  /** Steps of the starting teacher; default the teacher's T. */
-  fromSteps?: number;
-  /** Steps of the final student. */
-  toSteps: number;
-  /** Rounds (counted from the end) that use `method`; the others use "pd". Default 1. */
-  finalRounds: number;
-  /** Optimiser steps per round. */
-  stepsPerRound: number;
-  /** The reference's rule: students with 2 or 1 steps train twice as long. Default true. */
-  doubleShortRounds: boolean;
-  /** Batch size. */
-  batchSize: number;
-  /** Optimiser (Adam; lr, clipping, cosine decay); totalSteps is set per round. */
-  optimizer: Partial<OptimizerConfig>;
-  /** Loss overrides for the `method` rounds (see RddConfig). */
-  rdd: Partial<RddConfig>;
-  /** Seed of the chain (round r uses seed + r). */
-  seed: number;
-  /** cFID sample size n per row (0 = no evaluation). */
-  evalSamples: number;
-  /** Seed of the evaluation noise (the same z_T for every model). */
-  evalSeed: number;
-  /** Evaluate only step counts up to this (the paper's table: 1, 2, 4, 8). Default 8. */
-  evalMaxSteps: number;
-  /** Checkpoint period in steps within a round. */
-  checkpointEvery: number;
-  /** Metrics period in steps. */
-  logEvery: number;
-}
 
 /** Built-in defaults (small-scale MNIST settings; the reference's lr is 5e-5). */
 export const DISTILL_DEFAULTS: DistillRunConfig = {
@@ -107,75 +85,131 @@ export interface DistillArgs {
   run: string;
   /** Continue an existing run directory. */
   resume: boolean;
+  /** Start over in an existing run directory. */
+  force: boolean;
   /** Backend preference. */
   backend?: BackendPreference;
   /** The resolved settings. */
   config: DistillRunConfig;
 }
 
-function intFlag(v: string | undefined, name: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    throw new RangeError(`--${name} must be an integer >= ${min}, got ${v}`);
-  }
-  return n;
-}
+/** The flags of `deno task distill` (defaults: {@link DISTILL_DEFAULTS} and the config file). */
+export const DISTILL_COMMAND = {
+  usage: "deno task distill -- --teacher DIR [--classifier DIR] [--method pd|rcfd|rdd] " +
+    "[--from-steps N] [--to-steps K] [flags]",
+  summary: "Progressive distillation of a teacher run from N to K sampling steps; the last " +
+    "--final-rounds rounds use --method, the others PD. Flags override the --config file, " +
+    "which overrides the built-in defaults.",
+  flags: {
+    teacher: {
+      type: "string",
+      required: true,
+      placeholder: "DIR",
+      description: "teacher run directory (config.json + model/), e.g. from deno task train",
+    },
+    classifier: {
+      type: "string",
+      placeholder: "DIR",
+      description: "classifier run directory (model/); needed for rcfd/rdd and for cFID",
+    },
+    method: {
+      type: "string",
+      choices: ["pd", "rcfd", "rdd"],
+      description: `objective of the last rounds (default ${DISTILL_DEFAULTS.method})`,
+    },
+    "from-steps": { type: "int", min: 2, description: "steps of the starting teacher (default T)" },
+    "to-steps": {
+      type: "int",
+      min: 1,
+      description: `steps of the final student (default ${DISTILL_DEFAULTS.toSteps})`,
+    },
+    "final-rounds": {
+      type: "int",
+      min: 0,
+      description:
+        `rounds, from the end, that use --method (default ${DISTILL_DEFAULTS.finalRounds})`,
+    },
+    "steps-per-round": {
+      type: "int",
+      min: 1,
+      description: `optimiser steps per round (default ${DISTILL_DEFAULTS.stepsPerRound}; ` +
+        "doubled for 2- and 1-step students)",
+    },
+    batch: {
+      type: "int",
+      min: 1,
+      description: `batch size (default ${DISTILL_DEFAULTS.batchSize})`,
+    },
+    lr: {
+      type: "number",
+      above: 0,
+      description: `learning rate (default ${DISTILL_DEFAULTS.optimizer.lr})`,
+    },
+    seed: {
+      type: "int",
+      min: 0,
+      description: `seed of the chain (default ${DISTILL_DEFAULTS.seed})`,
+    },
+    run: {
+      type: "string",
+      placeholder: "DIR",
+      description: "run directory (default runs/distill_<method>_<from>_to_<to>)",
+    },
+    resume: {
+      type: "boolean",
+      description: "continue the run in --run (finished rounds are kept)",
+    },
+    force: { type: "boolean", description: "start over in an existing run directory" },
+    "eval-samples": {
+      type: "int",
+      min: 0,
+      description: `cFID samples per row, 0 or >= 2 (default ${DISTILL_DEFAULTS.evalSamples})`,
+    },
+    config: {
+      type: "string",
+      placeholder: "FILE",
+      description: "distill config (JSON; schema configs/schema/distill.schema.json)",
+    },
+    backend: BACKEND_FLAG,
+  },
+} as const satisfies CommandSpec;
 
 /**
  * Parses the command line (see the module doc) and merges flags over the `--config` file
- * over {@link DISTILL_DEFAULTS}. Throws RangeError naming a bad flag.
+ * over {@link DISTILL_DEFAULTS}; validates the result. Throws a `UsageError` naming a bad flag
+ * or a `ConfigError` naming the file and field.
  */
-export async function parseDistillArgs(args: string[]): Promise<DistillArgs> {
-  const { values: v } = parseArgs({
-    args,
-    options: {
-      teacher: { type: "string" },
-      classifier: { type: "string" },
-      method: { type: "string" },
-      "from-steps": { type: "string" },
-      "to-steps": { type: "string" },
-      "final-rounds": { type: "string" },
-      "steps-per-round": { type: "string" },
-      batch: { type: "string" },
-      lr: { type: "string" },
-      seed: { type: "string" },
-      run: { type: "string" },
-      resume: { type: "boolean", default: false },
-      "eval-samples": { type: "string" },
-      config: { type: "string" },
-      backend: { type: "string" },
-    },
-  });
-  if (!v.teacher) throw new RangeError("--teacher <teacher run directory> is required");
-  const file: Partial<DistillRunConfig> = v.config
-    ? JSON.parse(await Deno.readTextFile(v.config))
-    : {};
-  const c: DistillRunConfig = {
-    ...DISTILL_DEFAULTS,
-    ...file,
-    optimizer: { ...DISTILL_DEFAULTS.optimizer, ...file.optimizer },
-    rdd: { ...file.rdd },
+export async function parseDistillArgs(args: readonly string[]): Promise<DistillArgs> {
+  const v = parseFlags(DISTILL_COMMAND, args);
+  if (v.resume && v.force) throw new UsageError("--resume and --force exclude each other");
+  const file = v.config ? parseDistillConfigFile(await readJsonFile(v.config), v.config) : {};
+  const flags: Partial<DistillRunConfig> = {
+    method: v.method,
+    fromSteps: v["from-steps"],
+    toSteps: v["to-steps"],
+    finalRounds: v["final-rounds"],
+    stepsPerRound: v["steps-per-round"],
+    batchSize: v.batch,
+    seed: v.seed,
+    evalSamples: v["eval-samples"],
   };
-  if (v.method !== undefined) c.method = v.method as RddPresetName;
-  if (!["pd", "rcfd", "rdd"].includes(c.method)) {
-    throw new RangeError(`--method must be pd, rcfd or rdd, got ${c.method}`);
-  }
-  c.fromSteps = intFlag(v["from-steps"], "from-steps", 2) ?? c.fromSteps;
-  c.toSteps = intFlag(v["to-steps"], "to-steps", 1) ?? c.toSteps;
-  c.finalRounds = intFlag(v["final-rounds"], "final-rounds", 0) ?? c.finalRounds;
-  c.stepsPerRound = intFlag(v["steps-per-round"], "steps-per-round", 1) ?? c.stepsPerRound;
-  c.batchSize = intFlag(v.batch, "batch", 1) ?? c.batchSize;
-  c.seed = intFlag(v.seed, "seed", 0) ?? c.seed;
-  c.evalSamples = intFlag(v["eval-samples"], "eval-samples", 0) ?? c.evalSamples;
-  if (c.evalSamples === 1) throw new RangeError("--eval-samples must be 0 or >= 2");
-  if (v.lr !== undefined) {
-    const lr = Number(v.lr);
-    if (!(lr > 0)) throw new RangeError(`--lr must be a number > 0, got ${v.lr}`);
-    c.optimizer = { ...c.optimizer, lr };
-  }
+  const given = Object.fromEntries(Object.entries(flags).filter(([, x]) => x !== undefined));
+  const c = parseDistillConfig(
+    {
+      ...DISTILL_DEFAULTS,
+      ...file,
+      ...given,
+      optimizer: {
+        ...DISTILL_DEFAULTS.optimizer,
+        ...file.optimizer,
+        ...(v.lr !== undefined && { lr: v.lr }),
+      },
+      rdd: { ...file.rdd },
+    },
+    v.config ? `flags and ${v.config}` : "flags",
+  );
   if (c.method !== "pd" && c.finalRounds > 0 && !v.classifier) {
-    throw new RangeError(`--classifier is required for --method ${c.method}`);
+    throw new UsageError(`--classifier is required for --method ${c.method}`);
   }
   const name = v.run ?? `runs/distill_${c.method}_${c.fromSteps ?? "T"}_to_${c.toSteps}`;
   return {
@@ -183,9 +217,55 @@ export async function parseDistillArgs(args: string[]): Promise<DistillArgs> {
     classifier: v.classifier,
     run: name,
     resume: v.resume,
-    backend: v.backend as BackendPreference | undefined,
+    force: v.force,
+    backend: v.backend,
     config: c,
   };
+}
+
+async function requireModelDir(flag: string, dir: string): Promise<void> {
+  const found = await Deno.stat(`${dir}/model/model.json`).then(() => true, () => false);
+  if (!found) throw new UsageError(`--${flag} ${dir}: no model/model.json (a finished run?)`);
+}
+
+/**
+ * Checks a distillation before any work: the teacher run (a teacher config, a model), the
+ * classifier run (a model), and the step counts against the teacher's schedule. Returns the
+ * teacher's config and the settings with `fromSteps` resolved (default: the teacher's T).
+ * Throws a `UsageError` or `ConfigError` naming the flag or file.
+ */
+export async function checkDistillInputs(
+  a: DistillArgs,
+): Promise<{ teacher: TeacherRunConfig; config: DistillRunConfig }> {
+  const tcfg = await readRunConfig(`${a.teacher}/config.json`);
+  if (tcfg.kind !== "teacher") {
+    throw new ConfigError(`--teacher ${a.teacher}: a ${tcfg.kind} run, not a teacher run`);
+  }
+  await requireModelDir("teacher", a.teacher);
+  if (a.classifier) await requireModelDir("classifier", a.classifier);
+  const c: DistillRunConfig = { ...a.config, fromSteps: a.config.fromSteps ?? tcfg.schedule.T };
+  try {
+    teacherStride(teacherSchedule(tcfg), c.fromSteps!);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new UsageError(
+      `--from-steps: expected an even number of steps dividing the teacher's T = ` +
+        `${tcfg.schedule.T}, got ${c.fromSteps}`,
+    );
+  }
+  const ratio = c.fromSteps! / c.toSteps;
+  const rounds = Math.round(Math.log2(ratio));
+  if (!(c.toSteps < c.fromSteps!) || 2 ** rounds !== ratio) {
+    throw new UsageError(
+      `--to-steps: expected ${c.fromSteps} / 2^k (k >= 1), got ${c.toSteps}`,
+    );
+  }
+  if (c.finalRounds > rounds) {
+    throw new UsageError(
+      `--final-rounds: expected at most ${rounds} (rounds), got ${c.finalRounds}`,
+    );
+  }
+  return { teacher: tcfg, config: c };
 }
 
 /** One printed/saved row of the evaluation table. */
@@ -265,43 +345,26 @@ async function evaluate(
 
 /** Runs a distillation as parsed by {@link parseDistillArgs}; returns what results.json holds. */
 export async function runDistill(a: DistillArgs): Promise<DistillResults> {
-  const tcfg = await readRunConfig(`${a.teacher}/config.json`);
-  if (tcfg.kind !== "teacher") {
-    throw new RangeError(`--teacher must be a teacher run, ${a.teacher} is a ${tcfg.kind} run`);
-  }
-  const c: DistillRunConfig = { ...a.config, fromSteps: a.config.fromSteps ?? tcfg.schedule.T };
+  const { teacher: tcfg, config: c } = await checkDistillInputs(a);
   const saved = {
     ...c,
     teacherRun: a.teacher,
     classifierRun: a.classifier ?? null,
   };
-  const configPath = `${a.run}/config.json`;
-  let existing: string | null = null;
-  try {
-    existing = await Deno.readTextFile(configPath);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  if (existing !== null) {
-    if (!a.resume) {
-      throw new Error(`${a.run} already holds a run: pass --resume to continue it, or use --run`);
-    }
-    if (existing !== JSON.stringify(saved, null, 2)) {
-      throw new Error(
-        `${configPath} differs from the current settings:\n  saved: ${existing}\n  now: ${
-          JSON.stringify(saved)
-        }`,
-      );
-    }
-  }
-  await Deno.mkdir(`${a.run}/samples`, { recursive: true });
-  await writeFileAtomic(configPath, JSON.stringify(saved, null, 2));
-
-  const schedule = teacherSchedule(tcfg as TeacherRunConfig);
-  const parameterization = (tcfg as TeacherRunConfig).parameterization ?? "x0";
+  // Everything that can fail on bad input is checked before the run directory is touched.
+  const schedule = teacherSchedule(tcfg);
+  const parameterization = tcfg.parameterization ?? "x0";
+  checkChain(schedule, c.fromSteps!, c.toSteps, c.finalRounds);
   const { train, test } = await loadRunData(tcfg);
   const teacher = await loadLayersModelFiles(`${a.teacher}/model`);
   const classifier = a.classifier ? await loadLayersModelFiles(`${a.classifier}/model`) : null;
+  const opened = await openRunDir(a.run, saved, { resume: a.resume, force: a.force });
+  for (const ch of opened.changes) {
+    console.log(
+      `resume changes ${ch.field}: ${JSON.stringify(ch.old)} -> ${JSON.stringify(ch.new)}`,
+    );
+  }
+  await Deno.mkdir(`${a.run}/samples`, { recursive: true });
   const ref = classifier && c.evalSamples > 0
     ? await referenceStats(classifier, test, `${a.run}/cfid_reference.json`)
     : null;
@@ -372,19 +435,10 @@ export async function runDistill(a: DistillArgs): Promise<DistillResults> {
 }
 
 if (import.meta.main) {
-  let args: DistillArgs;
-  try {
-    args = await parseDistillArgs(Deno.args);
-  } catch (e) {
-    console.error(
-      `${(e as Error).message}\nusage: deno task distill -- --teacher runs/T ` +
-        `--classifier runs/C --method pd|rcfd|rdd --from-steps N --to-steps K [--final-rounds R] ` +
-        `[--steps-per-round S] [--batch B] [--lr X] [--seed S] [--run runs/NAME] [--resume] ` +
-        `[--eval-samples n] [--config file.json] [--backend cpu|webgpu|wasm|auto]`,
-    );
-    Deno.exit(2);
-  }
-  await selectBackend({ prefer: args.backend, log: true });
-  await runDistill(args);
-  console.log(`run directory: ${args.run}`);
+  await runCommand(DISTILL_COMMAND, async () => {
+    const args = await parseDistillArgs(Deno.args);
+    await selectBackend({ prefer: args.backend, log: true });
+    await runDistill(args);
+    console.log(`run directory: ${args.run}`);
+  });
 }

@@ -65,8 +65,13 @@ const rddOverridesSchema = z.strictObject({
   contrastSize: int(1).optional().describe("contrast rows K (<= queueSize)"),
   enqueuePerStep: int(1).optional(),
   embeddingLayout: z.enum(["per-pixel", "reference-reshape"]).optional(),
+  mp2pHeadMode: z.enum(["train", "inference"]).optional().describe(
+    'how the M_P2P projection head runs: "train" (the reference) or "inference"',
+  ),
   pdMseWeight: weight(),
   pdLossKind: z.enum(["x", "eps", "both"]).optional(),
+  logits: z.boolean().optional().describe("the reference's logits switch: add the PD pixel loss"),
+  gt: z.boolean().optional().describe("the reference's gt switch: add the pixel loss vs the data"),
   rkdDistanceWeight: weight(),
   rkdAngleWeight: weight(),
 }).refine(
