@@ -125,6 +125,7 @@ export function parseBackendPreference(
  */
 export async function probeAdapter(): Promise<AdapterReport | undefined> {
   let adapter: GPUAdapter | null | undefined;
+  ensureRuntimeDir();
   try {
     adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
   } catch {
@@ -143,6 +144,38 @@ export async function probeAdapter(): Promise<AdapterReport | undefined> {
     isFallbackAdapter,
     isSoftware: isFallbackAdapter || isSoftwareAdapterName(names),
   };
+}
+
+/**
+ * Gives the native graphics libraries a valid `XDG_RUNTIME_DIR` before WebGPU is probed: when
+ * it is unset or not an absolute path, libwayland (loaded by the Vulkan drivers) prints
+ * `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` twice, although nothing
+ * failed. Sets it, for this process only, to a fresh private temporary directory (removed at
+ * exit). Without env or write permission it leaves things as they are.
+ */
+function ensureRuntimeDir(): void {
+  const name = "XDG_RUNTIME_DIR";
+  if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") return;
+  if (Deno.env.get(name)?.startsWith("/")) return;
+  let dir: string;
+  try {
+    dir = Deno.makeTempDirSync({ prefix: "rdd-runtime-" });
+    Deno.chmodSync(dir, 0o700);
+  } catch {
+    return;
+  }
+  Deno.env.set(name, dir);
+  globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+}
+
+/**
+ * Keeps tfjs' CPU backend from printing its "install our node backend" banner on its first
+ * tensor write: tfjs takes Deno for Node.js (its `IS_NODE` flag), but tfjs-node does not run
+ * in Deno, so the advice does not apply. Other tfjs warnings stay on.
+ */
+function muteNodeBanner(): void {
+  const cpu = tf.findBackend("cpu") as { firstUse?: boolean } | null;
+  if (cpu && "firstUse" in cpu) cpu.firstUse = false;
 }
 
 /** Reads an env variable; `undefined` when unset, empty, or env access is not granted. */
@@ -171,6 +204,7 @@ async function activate(name: BackendName, hint: string): Promise<void> {
     throw new Error(`tfjs could not initialise the "${name}" backend (${hint})`);
   }
   await tf.ready();
+  muteNodeBanner();
 }
 
 async function useCpu(fastCpu: boolean | undefined): Promise<FastCpuStatus> {
