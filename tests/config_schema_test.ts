@@ -77,7 +77,7 @@ Deno.test("run config: unknown fields, wrong types and ranges name the field pat
   );
   rejects(
     () => parseRunConfig({ ...teacher, data: { name: "cifar" } }, "t.json"),
-    't.json: data.name: expected "mnist"',
+    't.json: data.name: expected "mnist" or "cifar10"',
   );
 });
 

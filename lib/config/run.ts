@@ -28,8 +28,14 @@ import {
 export interface BaseRunConfig {
   /** Seed of the run (RNG of noise and timesteps; data order uses `seed + 1`). */
   seed: number;
-  /** Data set: only "mnist" ships; `nTest` digits are held out with `splitSeed`. */
-  data: { name: "mnist"; nTest?: number; splitSeed?: number; flip?: FlipMode };
+  /**
+   * Data set: "mnist" (shipped; `nTest` digits are held out with `splitSeed`) or "cifar10"
+   * (the user's binary files: `path` is a directory with `data_batch_*.bin` for training and
+   * `test_batch.bin` for testing, see lib/data/cifar10.ts).
+   */
+  data:
+    | { name: "mnist"; nTest?: number; splitSeed?: number; flip?: FlipMode }
+    | { name: "cifar10"; path: string; flip?: FlipMode };
   /** Optimiser settings; `totalSteps` defaults to `steps`. */
   optimizer: Omit<OptimizerConfig, "totalSteps"> & { totalSteps?: number };
   /** Batch size. */
@@ -112,15 +118,26 @@ const classifierConfigSchema = z.strictObject({
   blocksPerStage: int(1).optional().describe("residual blocks per stage, default 1"),
 });
 
+const flipSchema = z.enum(["none", "random-horizontal"]);
+
 const baseFields = {
   $schema: schemaRefField.optional(),
   seed: z.int().describe("seed of everything random in the run"),
-  data: z.strictObject({
-    name: z.literal("mnist"),
-    nTest: int(1).optional().describe("held-out digits, default 1000"),
-    splitSeed: z.int().optional().describe("seed of the train/test split, default 0"),
-    flip: z.enum(["none", "random-horizontal"]).optional(),
-  }),
+  data: z.discriminatedUnion("name", [
+    z.strictObject({
+      name: z.literal("mnist"),
+      nTest: int(1).optional().describe("held-out digits, default 1000"),
+      splitSeed: z.int().optional().describe("seed of the train/test split, default 0"),
+      flip: flipSchema.optional(),
+    }),
+    z.strictObject({
+      name: z.literal("cifar10"),
+      path: z.string().min(1).describe(
+        "directory with the CIFAR-10 binary files data_batch_*.bin and test_batch.bin",
+      ),
+      flip: flipSchema.optional(),
+    }),
+  ], { error: 'expected "mnist" or "cifar10"' }),
   optimizer: runOptimizerSchema,
   batchSize: int(1),
   steps: int(1).describe("optimiser steps"),

@@ -81,3 +81,35 @@ export async function readCifar10(paths: readonly string[]): Promise<ImageSet> {
   for (const p of paths) sets.push(await readCifar10Batch(p));
   return concatSets(sets);
 }
+
+/**
+ * Reads a CIFAR-10 binary directory: every `data_batch_*.bin` in it (name order; the
+ * official five give 50,000 images) as the training set and `test_batch.bin` as the test
+ * set, both `[N, 32, 32, 3]` in [-1, 1] with labels. Throws a RangeError naming `dir` when
+ * either is missing.
+ */
+export async function readCifar10Dir(dir: string): Promise<{ train: ImageSet; test: ImageSet }> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isFile && /^data_batch_.*\.bin$/.test(e.name)) names.push(e.name);
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new RangeError(`data.path ${dir}: no such directory (CIFAR-10 binary files expected)`);
+    }
+    throw e;
+  }
+  const testPath = `${dir}/test_batch.bin`;
+  const hasTest = await Deno.stat(testPath).then((s) => s.isFile, () => false);
+  if (names.length === 0 || !hasTest) {
+    throw new RangeError(
+      `data.path ${dir}: expected data_batch_*.bin and test_batch.bin (CIFAR-10 binary version)`,
+    );
+  }
+  names.sort();
+  return {
+    train: await readCifar10(names.map((n) => `${dir}/${n}`)),
+    test: await readCifar10Batch(testPath),
+  };
+}

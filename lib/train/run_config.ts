@@ -10,6 +10,7 @@ import { createUNet, UNET_PRESETS, type UNetConfig } from "../models/unet.ts";
 import { createClassifier } from "../models/classifier.ts";
 import type { ImageSet } from "../data/images.ts";
 import { loadMnist } from "../data/mnist.ts";
+import { readCifar10Dir } from "../data/cifar10.ts";
 import {
   batchIterator,
   type BatchIteratorState,
@@ -94,9 +95,11 @@ export async function buildModel(c: RunConfig): Promise<tf.LayersModel> {
   return model;
 }
 
-/** The run's train and test sets (MNIST, seeded split). */
+/** The run's train and test sets (MNIST with a seeded split, or a CIFAR-10 directory). */
 export async function loadRunData(c: RunConfig): Promise<{ train: ImageSet; test: ImageSet }> {
-  return await loadMnist({ split: { nTest: c.data.nTest ?? 1000 }, seed: c.data.splitSeed ?? 0 });
+  const d = c.data;
+  if (d.name === "cifar10") return await readCifar10Dir(d.path);
+  return await loadMnist({ split: { nTest: d.nTest ?? 1000 }, seed: d.splitSeed ?? 0 });
 }
 
 /**
