@@ -19,7 +19,10 @@ import { ConfigError } from "../config/errors.ts";
 import { readJsonFile } from "../config/parse.ts";
 import { selectBackend } from "../tfjs/backend.ts";
 import { runCell } from "../sweep/cell.ts";
+import { resolve } from "node:path";
+import { expandSweep } from "../sweep/spec.ts";
 import {
+  defaultSweepDir,
   formatSummary,
   loadSweep,
   prepareSweep,
@@ -151,14 +154,16 @@ export async function sweepCommand(a: SweepArgs): Promise<void> {
     return;
   }
   if (a.dryRun) {
-    const p = await prepareSweep(spec, { out, fast: a.fast, source: a.spec });
-    for (const c of p.cells) {
-      console.log(`${c.id}  ${await cellState(p.dir, c.id)}  ${c.variant} seed ${c.seed}`);
+    // Validates and lists; writes nothing.
+    const x = await expandSweep(spec, { fast: a.fast, source: a.spec });
+    const dir = resolve(out ?? defaultSweepDir(x.spec));
+    for (const c of x.cells) {
+      console.log(`${c.id}  ${await cellState(dir, c.id)}  ${c.variant} seed ${c.seed}`);
     }
     if (a.executor === "slurm") {
-      const todo = await unfinishedCells(p.dir, p.cells.map((c) => c.id));
-      const settings = { ...p.spec.slurm, parallel: a.parallel ?? p.spec.slurm?.parallel };
-      console.log(slurmScript(await Deno.realPath(p.dir), p.spec.name, todo, settings));
+      const todo = await unfinishedCells(dir, x.cells.map((c) => c.id));
+      const settings = { ...x.spec.slurm, parallel: a.parallel ?? x.spec.slurm?.parallel };
+      console.log(slurmScript(dir, x.spec.name, todo, settings));
     }
     return;
   }

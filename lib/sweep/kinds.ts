@@ -162,17 +162,12 @@ export async function runCellConfig(
   if (config.kind === "distill-round") return await runDistillRoundCell(config, seed, runDir);
   if (config.kind === "eval") return await runEvalCell(config, seed);
   const { kind: _, teacherRun, classifierRun, evalSeed, ...rest } = config;
-  let resume = true;
-  try {
-    await Deno.stat(`${runDir}/config.json`);
-  } catch {
-    resume = false;
-  }
   const r = await runDistill({
     teacher: teacherRun,
     classifier: classifierRun ?? undefined,
     run: runDir,
-    resume,
+    resume: true, // an empty (new) run directory starts fresh
+    force: false,
     config: { ...DISTILL_DEFAULTS, ...rest, kind: "distill", seed, evalSeed: evalSeed ?? seed },
   });
   const students = r.table.filter((row) => row.model.startsWith("student"));

@@ -17,7 +17,8 @@ import {
   readCellResult,
   writeCellFiles,
 } from "./cell.ts";
-import { progressLine, runLocal, type SweepProgress } from "./local.ts";
+import { runLocal, type SweepProgress } from "./local.ts";
+import { defaultProgress } from "./progress.ts";
 import { type SlurmJob, submitSlurm, unfinishedCells, waitForSlurm } from "./slurm.ts";
 import { summarizeRecords, type SummaryRow } from "./stats.ts";
 
@@ -56,7 +57,7 @@ export interface RunSweepOptions {
   slurm?: SlurmSettings;
   /** Slurm: wait for the array to finish (default true from notebooks). */
   wait?: boolean;
-  /** Called on every cell start/end (local) — default prints {@link progressLine}. */
+  /** Called on every cell start/end (local); default: a live table in notebooks, else a line. */
   onProgress?: (p: SweepProgress) => void;
   /** Spec source named in errors (the file). */
   source?: string;
@@ -224,7 +225,7 @@ export async function runSweep(spec: unknown, o: RunSweepOptions = {}): Promise<
   if ((o.executor ?? "local") === "local") {
     failed = await runLocal(p.dir, ids, {
       parallel: o.parallel,
-      onProgress: o.onProgress ?? ((x) => console.log(`sweep ${p.spec.name}: ${progressLine(x)}`)),
+      onProgress: o.onProgress ?? defaultProgress(p.spec.name, p.cells),
     });
   } else {
     const todo = await unfinishedCells(p.dir, ids);
