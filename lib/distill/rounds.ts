@@ -33,6 +33,7 @@ import {
 import type { OptimizerConfig } from "../train/optim.ts";
 import { loadCheckpoint, loadLayersModelFiles, saveLayersModelFiles } from "../train/checkpoint.ts";
 import { writeFileAtomic } from "../train/checkpoint.ts";
+import { configChanges, unsafeChanges } from "../train/run_dir.ts";
 import { imageDataSource } from "../train/run_config.ts";
 import { pdTarget, type PdTargetOptions, type PdTeacher, samplePdTimesteps } from "./pd_target.ts";
 import {
@@ -522,24 +523,25 @@ async function readJsonOrNull(path: string): Promise<unknown> {
 }
 
 /**
- * Chains rounds fromSteps -> fromSteps/2 -> ... -> toSteps, each student (a copy of its
- * teacher at the start) becoming the next teacher. Round r is trained in
- * `runDir/round_N_to_M/` with checkpoints; when done, its student is saved to `model/` and its
- * config to `round.json`. A rerun skips rounds whose `model/` exists (after checking that
- * `round.json` matches the current settings) and resumes an unfinished round from its latest
- * checkpoint, so the whole chain is resumable.
- * @returns the rounds, in order; the caller disposes the last round's student.
+ * Checks the shape of a chain of rounds before any work (fromSteps / toSteps a power of 2
+ * >= 2, fromSteps a valid teacher step count of `schedule`, finalRounds in 0..rounds) and
+ * returns the number of rounds and of final-method rounds (default 1).
+ * @throws RangeError naming the parameter.
  */
-export async function progressiveDistill(o: ProgressiveDistillOptions): Promise<RoundInfo[]> {
-  const ratio = o.fromSteps / o.toSteps;
+export function checkChain(
+  schedule: DiscreteSchedule,
+  fromSteps: number,
+  toSteps: number,
+  finalRounds = 1,
+): { rounds: number; finalRounds: number } {
+  const ratio = fromSteps / toSteps;
   const rounds = Math.round(Math.log2(ratio));
-  if (!Number.isInteger(o.toSteps) || o.toSteps < 1 || !(rounds >= 1) || 2 ** rounds !== ratio) {
+  if (!Number.isInteger(toSteps) || toSteps < 1 || !(rounds >= 1) || 2 ** rounds !== ratio) {
     throw new RangeError(
-      `fromSteps / toSteps must be a power of 2 >= 2, got ${o.fromSteps} / ${o.toSteps}`,
+      `fromSteps / toSteps must be a power of 2 >= 2, got ${fromSteps} / ${toSteps}`,
     );
   }
-  teacherStride(o.schedule, o.fromSteps);
-  const finalRounds = o.finalRounds ?? 1;
+  teacherStride(schedule, fromSteps);
   if (!Number.isInteger(finalRounds) || finalRounds < 0 || finalRounds > rounds) {
     throw new RangeError(`finalRounds must be an integer in 0..${rounds}, got ${finalRounds}`);
   }
@@ -551,6 +553,21 @@ export async function progressiveDistill(o: ProgressiveDistillOptions): Promise<
     const dir = `${o.runDir}/${roundDirName(N)}`;
     const steps = typeof o.steps === "number" ? o.steps : o.steps(N / 2);
     const roundOpts: DistillRoundOptions = {
+  return { rounds, finalRounds };
+}
+
+/**
+ * Chains rounds fromSteps -> fromSteps/2 -> ... -> toSteps, each student (a copy of its
+ * teacher at the start) becoming the next teacher. Round r is trained in
+ * `runDir/round_N_to_M/` with checkpoints; when done, its student is saved to `model/` and its
+ * config to `round.json`. A rerun skips rounds whose `model/` exists (after checking that
+ * `round.json` differs from the current settings in safe fields only, `SAFE_RESUME_FIELDS`:
+ * such changes apply to the rounds still to train) and resumes an unfinished round from its latest
+ * checkpoint, so the whole chain is resumable.
+ * @returns the rounds, in order; the caller disposes the last round's student.
+ */
+export async function progressiveDistill(o: ProgressiveDistillOptions): Promise<RoundInfo[]> {
+  const { rounds, finalRounds } = checkChain(o.schedule, o.fromSteps, o.toSteps, o.finalRounds);
       teacher,
       schedule: o.schedule,
       parameterization: o.parameterization,
@@ -575,10 +592,14 @@ export async function progressiveDistill(o: ProgressiveDistillOptions): Promise<
     let student: tf.LayersModel;
     let skipped = false;
     if (saved !== null && await readJsonOrNull(`${dir}/model/model.json`) !== null) {
-      if (JSON.stringify(saved) !== JSON.stringify(want)) {
+      const bad = unsafeChanges(configChanges(saved, want));
+      if (bad.length > 0) {
+        const what = bad.map((c) =>
+          `${c.field} (saved ${JSON.stringify(c.old)}, now ${JSON.stringify(c.new)})`
+        );
         throw new Error(
-          `${dir} was finished with different settings:\n  saved: ${JSON.stringify(saved)}\n` +
-            `  now:   ${JSON.stringify(want)}\nuse another run directory`,
+          `${dir} was finished with different settings: ${what.join(", ")}; ` +
+            `use another run directory`,
         );
       }
       student = await loadLayersModelFiles(`${dir}/model`);
