@@ -193,6 +193,14 @@ export function helpText(spec: CommandSpec): string {
   ].join("\n");
 }
 
+/**
+ * What `--check` prints once every input is valid: `check passed: ` and the resolved settings
+ * as JSON (one line), so a command can be verified before it is queued.
+ */
+export function printCheck(settings: Record<string, unknown>): void {
+  console.log(`check passed: ${JSON.stringify(settings)}`);
+}
+
 /** True for the errors of bad user input (printed as one line, exit code 2). */
 export function isUserError(e: unknown): e is UsageError | ConfigError {
   return e instanceof UsageError || e instanceof ConfigError;

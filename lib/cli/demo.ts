@@ -15,8 +15,9 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { describeBackend, selectBackend } from "../tfjs/backend.ts";
-import { type CommandSpec, runCommand } from "./args.ts";
+import { type CommandSpec, printCheck, runCommand } from "./args.ts";
 import { BACKEND_FLAG } from "./backend_flag.ts";
+import { readJsonFile } from "../config/parse.ts";
 import {
   imageDataSource,
   loadRunData,
@@ -75,6 +76,19 @@ export const DEMO_PROFILES: Record<"default" | "fast", DemoOptions> = {
     teacherSteps: [1, 2],
   },
 };
+
+/**
+ * Checks that the shipped models of {@link DEMO_DATA} are there (a teacher run config and
+ * model.json files); throws a `ConfigError` naming the missing file. Returns {@link DEMO_DATA}.
+ */
+export async function checkDemoData(root = "."): Promise<typeof DEMO_DATA> {
+  await readRunConfig(`${root}/${DEMO_DATA.teacher}/config.json`);
+  for (const dir of [DEMO_DATA.teacher, DEMO_DATA.classifier, DEMO_DATA.student]) {
+    await readJsonFile(`${root}/${dir}/model/model.json`);
+  }
+  await readJsonFile(`${root}/${DEMO_DATA.referenceStats}`);
+  return DEMO_DATA;
+}
 
 /** Runs the demo; returns the result rows (also printed and saved). */
 export async function runDemo(o: DemoOptions, root = "."): Promise<ResultRow[]> {
@@ -176,6 +190,10 @@ export const DEMO_COMMAND = {
     out: { type: "string", placeholder: "DIR", description: `output directory (default ${D.out})` },
     fast: { type: "boolean", description: "the reduced settings CI runs (minutes -> seconds)" },
     backend: BACKEND_FLAG,
+    check: {
+      type: "boolean",
+      description: "only validate the flags and the shipped models, print them, and exit",
+    },
   },
 } as const satisfies CommandSpec;
 
@@ -187,6 +205,7 @@ if (import.meta.main) {
     o.evalSamples = v["eval-samples"] ?? o.evalSamples;
     o.lr = v.lr ?? o.lr;
     o.out = v.out ?? o.out;
+    if (v.check) return printCheck({ ...o, data: await checkDemoData() });
     await selectBackend({ prefer: v.backend, log: true });
     await runDemo(o);
   });

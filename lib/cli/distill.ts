@@ -23,7 +23,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { type BackendPreference, describeBackend, selectBackend } from "../tfjs/backend.ts";
-import { type CommandSpec, parseFlags, runCommand, UsageError } from "./args.ts";
+import { type CommandSpec, parseFlags, printCheck, runCommand, UsageError } from "./args.ts";
 import { BACKEND_FLAG } from "./backend_flag.ts";
 import {
   ConfigError,
@@ -87,6 +87,8 @@ export interface DistillArgs {
   resume: boolean;
   /** Start over in an existing run directory. */
   force: boolean;
+  /** Only validate (`--check`). */
+  check: boolean;
   /** Backend preference. */
   backend?: BackendPreference;
   /** The resolved settings. */
@@ -171,6 +173,10 @@ export const DISTILL_COMMAND = {
       description: "distill config (JSON; schema configs/schema/distill.schema.json)",
     },
     backend: BACKEND_FLAG,
+    check: {
+      type: "boolean",
+      description: "only validate the flags, the config and the input runs, print them, and exit",
+    },
   },
 } as const satisfies CommandSpec;
 
@@ -218,6 +224,7 @@ export async function parseDistillArgs(args: readonly string[]): Promise<Distill
     run: name,
     resume: v.resume,
     force: v.force,
+    check: v.check,
     backend: v.backend,
     config: c,
   };
@@ -437,6 +444,10 @@ export async function runDistill(a: DistillArgs): Promise<DistillResults> {
 if (import.meta.main) {
   await runCommand(DISTILL_COMMAND, async () => {
     const args = await parseDistillArgs(Deno.args);
+    if (args.check) {
+      const { config } = await checkDistillInputs(args);
+      return printCheck({ ...args, config });
+    }
     await selectBackend({ prefer: args.backend, log: true });
     await runDistill(args);
     console.log(`run directory: ${args.run}`);

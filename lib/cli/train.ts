@@ -13,10 +13,11 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { BACKEND_FLAG } from "./backend_flag.ts";
-import { type CommandSpec, runCommand, UsageError } from "./args.ts";
+import { type CommandSpec, printCheck, runCommand, UsageError } from "./args.ts";
 import { selectBackend } from "../tfjs/backend.ts";
 import {
   buildModel,
+  checkInitFrom,
   imageDataSource,
   loadRunData,
   readRunConfig,
@@ -146,6 +147,10 @@ export const TRAIN_COMMAND = {
     },
     force: { type: "boolean", description: "start over in an existing run directory" },
     backend: BACKEND_FLAG,
+    check: {
+      type: "boolean",
+      description: "only validate the flags, the config and its initFrom, print them, and exit",
+    },
   },
 } as const satisfies CommandSpec;
 
@@ -155,8 +160,10 @@ if (import.meta.main) {
       throw new UsageError("--resume and --force exclude each other");
     }
     const config = await readRunConfig(flags.config);
+    await checkInitFrom(config);
     const name = flags.config.split("/").pop()!.replace(/\.json$/, "");
     const runDir = flags.run ?? `runs/${name}`;
+    if (flags.check) return printCheck({ runDir, resume: flags.resume, config });
     await selectBackend({ prefer: flags.backend, log: true });
     await trainFromConfig(config, {
       runDir,

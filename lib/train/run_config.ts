@@ -72,6 +72,15 @@ export function checkSameArchitecture(
   }
 }
 
+/** Throws a `ConfigError` unless the config's `initFrom` (if any) holds a model.json. */
+export async function checkInitFrom(c: RunConfig): Promise<void> {
+  if (!c.initFrom) return;
+  const found = await Deno.stat(`${c.initFrom}/model.json`).then(() => true, () => false);
+  if (!found) {
+    throw new ConfigError(`initFrom ${c.initFrom}: no model.json there (train that run first)`);
+  }
+}
+
 /**
  * Builds the model of a run: untrained, or with the weights of `initFrom` (same
  * architecture, else a `ConfigError` naming the directory).
@@ -81,12 +90,10 @@ export async function buildModel(c: RunConfig): Promise<tf.LayersModel> {
     ? createUNet(teacherModelConfig(c), { seed: c.seed })
     : createClassifier(c.model, { seed: c.seed });
   if (c.initFrom) {
-    const source = `initFrom ${c.initFrom}`;
-    const found = await Deno.stat(`${c.initFrom}/model.json`).then(() => true, () => false);
-    if (!found) throw new ConfigError(`${source}: no model.json there (train that run first)`);
+    await checkInitFrom(c);
     const init = await loadLayersModelFiles(c.initFrom);
     try {
-      checkSameArchitecture(model, init, source);
+      checkSameArchitecture(model, init, `initFrom ${c.initFrom}`);
       model.setWeights(init.getWeights());
     } finally {
       init.dispose();
