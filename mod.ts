@@ -40,6 +40,7 @@ export * from "./lib/distill/rcfd.ts";
 export * from "./lib/distill/pd_target.ts";
 export * from "./lib/distill/isp2p.ts";
 export * from "./lib/distill/mp2p.ts";
+export * from "./lib/distill/torch_batch_norm.ts";
 export * from "./lib/distill/rkd.ts";
 export * from "./lib/distill/rdd_objective.ts";
 export * from "./lib/distill/rounds.ts";

@@ -70,12 +70,15 @@ for (const { T, timeScale, t, zeroSnr } of CASES) {
     assertEquals(Array.from(r.netIndex.dataSync()), t.map((v) => v * timeScale));
     const zt = r.zt.dataSync(), xT = r.xTarget.dataSync(), eT = r.epsTarget.dataSync();
     const zTeacher = r.zTeacher.dataSync(), x0d = x0.dataSync(), epsd = eps.dataSync();
+    const teacherX0 = r.teacherX0.dataSync();
     const per = zt.length / B;
     for (let k = 0; k < zt.length; k++) {
       const b = Math.floor(k / per);
       const [i0, i1, i2] = [t[b] * timeScale, (t[b] - 1) * timeScale, (t[b] - 2) * timeScale];
       const z = Math.sqrt(abar[i0]) * x0d[k] + Math.sqrt(1 - abar[i0]) * epsd[k];
       assertAlmostEquals(zt[k], z, 1e-5);
+      // the teacher's first-step x0 (for RDD's gt term)
+      assertAlmostEquals(teacherX0[k], posteriorMean(abar[i0], z), 1e-4);
       const ref = teacherTwoStepsJs(abar, z, i0, i1, i2);
       assertAlmostEquals(zTeacher[k], ref.z, 1e-4, `teacher z_{t-2}, t=${t[b]}`);
       // eps~ is implied by x~ at z_t
@@ -85,7 +88,7 @@ for (const { T, timeScale, t, zeroSnr } of CASES) {
       const student = Math.sqrt(abar[i2]) * xT[k] + Math.sqrt(1 - abar[i2]) * eT[k];
       assertAlmostEquals(student, ref.z, 2e-4, `PD identity, t=${t[b]}`);
     }
-    tf.dispose([x0, eps, r.zt, r.xTarget, r.epsTarget, r.zTeacher, r.netIndex]);
+    tf.dispose([x0, eps, ...Object.values(r)]);
   });
 }
 

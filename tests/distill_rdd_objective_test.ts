@@ -42,6 +42,7 @@ Deno.test("rddPreset: the reference weights and temperatures", () => {
     0,
     0,
   ]);
+  assertEquals([rdd.logits, rdd.gt, rdd.mp2pHeadMode], [false, false, "train"]);
   const pd = rddPreset("pd");
   assertEquals([pd.pdMseWeight, pd.rcfdWeight, pd.isp2pWeight, pd.mp2pWeight], [1, 0, 0, 0]);
   const rcfd = rddPreset("rcfd", { rcfdTau: 0.5 });
@@ -108,6 +109,55 @@ Deno.test("rddLoss: 'pd' preset is the pixel loss alone; 'rcfd' needs no queue",
   const s = feats(8), t = feats(9);
   const rc = rddLoss(s, t, null, null, rddPreset("rcfd"));
   assertAlmostEquals(value(rc.total), value(rcfdLoss(s.pooled, t.pooled)), 1e-6);
+});
+
+Deno.test("rddLoss logits: the PD pixel loss added to the feature terms (hand values)", () => {
+  // B = 2 samples of 2 pixels: pd "both" = mean(max(0.5, 0), max(0, 4.5)) = 2.5.
+  const sx = tf.tensor4d([1, 0, 0, 0], [2, 1, 2, 1]), tx = tf.zeros([2, 1, 2, 1]) as tf.Tensor4D;
+  const se = tf.tensor4d([0, 0, 3, 0], [2, 1, 2, 1]), te = tf.zeros([2, 1, 2, 1]) as tf.Tensor4D;
+  const pixel = { studentX0: sx, studentEps: se, xTarget: tx, epsTarget: te };
+  const s = feats(20), t = feats(21);
+  const rcfd = value(rcfdLoss(s.pooled, t.pooled));
+  const r = rddLoss(s, t, null, null, rddPreset("rcfd", { logits: true }), pixel);
+  assertEquals(Object.keys(r.terms).sort(), ["pixel", "rcfd"]);
+  assertAlmostEquals(value(r.terms.pixel), 2.5, 1e-6);
+  assertAlmostEquals(value(r.total), rcfd + 2.5, 1e-5);
+  // logits on top of pdMseWeight 2: weight 3 on the one pixel term.
+  const r3 = rddLoss(s, t, null, null, rddPreset("rcfd", { logits: true, pdMseWeight: 2 }), pixel);
+  assertAlmostEquals(value(r3.total), rcfd + 3 * 2.5, 1e-5);
+  assertThrows(
+    () => rddLoss(s, t, null, null, rddPreset("rcfd", { logits: true })),
+    TypeError,
+    "pixel is required when config.pdMseWeight > 0 or config.logits",
+  );
+});
+
+Deno.test("rddLoss gt: max(mse(teacher x0, x0), mse(student eps, noise)) per sample", () => {
+  // sample 0: mse_x = (1 + 0) / 2 = 0.5, mse_eps = (1 + 1) / 2 = 1 -> 1
+  // sample 1: mse_x = (4 + 4) / 2 = 4,   mse_eps = (1 + 1) / 2 = 1 -> 4;  gt = 2.5
+  const zeros = () => tf.zeros([2, 1, 2, 1]) as tf.Tensor4D;
+  const data = {
+    x0: zeros(),
+    noise: zeros(),
+    teacherX0: tf.tensor4d([1, 0, 2, 2], [2, 1, 2, 1]),
+  };
+  const se = tf.tensor4d([1, 1, 1, -1], [2, 1, 2, 1]);
+  const pixel = { studentX0: zeros(), studentEps: se, xTarget: zeros(), epsTarget: zeros(), data };
+  const config = rddPreset("pd", { pdMseWeight: 0, gt: true });
+  const r = rddLoss(null, null, null, null, config, pixel);
+  assertEquals(Object.keys(r.terms), ["gt"]);
+  assertAlmostEquals(value(r.total), 2.5, 1e-6);
+  // Gradient in the student's eps: 0.5 * (eps - noise) where the eps side is the max
+  // (sample 0), zero where the student-independent x side is (sample 1).
+  const g = tf.grad((e) =>
+    rddLoss(null, null, null, null, config, { ...pixel, studentEps: e as tf.Tensor4D }).total
+  )(se);
+  assertEquals(Array.from(g.dataSync(), (v) => v + 0), [0.5, 0.5, 0, 0]); // + 0: -0 -> 0
+  assertThrows(
+    () => rddLoss(null, null, null, null, config, { ...pixel, data: undefined }),
+    TypeError,
+    "pixel.data is required when config.gt",
+  );
 });
 
 Deno.test("rddLoss: zero when student and teacher features are equal (tau = 1 everywhere)", () => {

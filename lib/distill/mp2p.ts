@@ -25,6 +25,7 @@ import {
   checkShapePair,
 } from "../core/checks.ts";
 import { klDivSum, l2NormalizeLastAxis, stopGradient } from "./rcfd.ts";
+import { TorchBatchNorm } from "./torch_batch_norm.ts";
 
 /** How a teacher feature map is flattened into queue rows (see the module doc). */
 export type EmbeddingLayout = "per-pixel" | "reference-reshape";
@@ -247,10 +248,13 @@ export interface ProjectionHeadOptions {
 
 /**
  * The M_P2P projection head: 1x1 conv (no bias) -> BatchNorm -> ReLU -> 1x1 conv (no bias),
- * on NHWC maps of any spatial size. Initialisation and BatchNorm settings follow PyTorch's
- * defaults (kernels U(+-1/sqrt(fan_in)), BN momentum 0.1 = tfjs momentum 0.9, eps 1e-5).
+ * on NHWC maps of any spatial size. Initialisation and BatchNorm follow PyTorch's defaults
+ * (kernels U(+-1/sqrt(fan_in)); {@link TorchBatchNorm}: momentum 0.1, eps 1e-5, running
+ * variance updated with the unbiased batch variance, `num_batches_tracked` kept as a
+ * non-trainable weight, so it is saved with the head's checkpoints).
  * Apply it with `head.apply(x, {training: true})` (the reference keeps it in training mode:
- * batch statistics, moving averages updated). It is trained by its OWN optimiser (Adam at
+ * batch statistics, running statistics updated), or `{training: false}` for the running
+ * statistics ({@link Mp2pOptions.headMode}). It is trained by its OWN optimiser (Adam at
  * the student's learning rate in the reference): pass {@link projectionHeadVariables} to
  * `tf.variableGrads` and apply those gradients with a second optimiser.
  * @param channels input channels C_s >= 1.
@@ -283,7 +287,7 @@ export function createProjectionHead(
         useBias: false,
         kernelInitializer: kernel(seed),
       }),
-      tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5 }),
+      new TorchBatchNorm({ momentum: 0.1, epsilon: 1e-5 }),
       tf.layers.reLU(),
       tf.layers.conv2d({
         filters: out,
@@ -294,6 +298,15 @@ export function createProjectionHead(
     ],
   });
 }
+
+/**
+ * How {@link mp2pLoss} runs the projection head: "train" (the reference: batch statistics,
+ * running statistics updated) or "inference" (running statistics, nothing updated).
+ */
+export type HeadMode = "train" | "inference";
+
+/** The accepted {@link HeadMode}s. */
+export const HEAD_MODES: readonly HeadMode[] = ["train", "inference"];
 
 /**
  * The trainable variables of a projection head (conv kernels, BN gamma and beta), for
@@ -357,6 +370,8 @@ export interface Mp2pOptions extends Mp2pTemperatures {
   readonly layout?: EmbeddingLayout;
   /** Contrast rows K (default 4096, at most the queue size). */
   readonly contrastSize?: number;
+  /** How the head runs (default "train", the reference); see {@link HeadMode}. */
+  readonly headMode?: HeadMode;
 }
 
 /** Result of {@link mp2pLoss}. */
@@ -372,13 +387,14 @@ export interface Mp2pResult {
 /**
  * One M_P2P step as in the reference: normalise the teacher map over channels, enqueue
  * `queue.enqueuePerStep` random teacher embeddings, read the contrast rows AFTER the
- * enqueue, pass the student map through the head (training mode; `null` = identity) and
- * evaluate {@link mp2pKd}. Mutates the queue (and the head's BN moving statistics).
+ * enqueue, pass the student map through the head (`null` = identity; training mode unless
+ * `options.headMode` is "inference") and evaluate {@link mp2pKd}. Mutates the queue (and,
+ * in training mode, the head's BatchNorm running statistics).
  * @param studentMap student classifier map `[B, h, w, C_s]`.
  * @param teacherMap teacher classifier map `[B, h, w, C]`, C = queue.dim.
  * @param queue the memory queue.
  * @param head projection head `C_s -> C`, or null for the identity (needs C_s = C).
- * @param options temperatures, layout, contrast size.
+ * @param options temperatures, layout, contrast size, head mode.
  */
 export function mp2pLoss(
   studentMap: tf.Tensor4D,
@@ -391,11 +407,15 @@ export function mp2pLoss(
   checkShape("studentMap", studentMap, ["B", "h", "w", "C_s"]);
   checkShape("teacherMap", teacherMap, ["B", "h", "w", "C"]);
   const layout = options.layout ?? "per-pixel";
+  const headMode = options.headMode ?? "train";
+  checkOneOf("options.headMode", headMode, HEAD_MODES);
   const loss = tf.tidy(() => {
     const t = l2NormalizeLastAxis(stopGradient(teacherMap));
     queue.enqueueFromMap(t, layout);
     const contrast = queue.contrastRows(options.contrastSize ?? 4096);
-    const s = head ? head.apply(studentMap, { training: true }) as tf.Tensor4D : studentMap;
+    const s = head
+      ? head.apply(studentMap, { training: headMode === "train" }) as tf.Tensor4D
+      : studentMap;
     return mp2pKd(s, t, contrast, options);
   });
   return { loss, layout, queuePointer: queue.pointer };

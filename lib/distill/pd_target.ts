@@ -71,6 +71,8 @@ export interface PdTarget {
   readonly epsTarget: tf.Tensor4D;
   /** z_{t-2} after the teacher's two DDIM steps (no clipping). */
   readonly zTeacher: tf.Tensor4D;
+  /** The teacher's x0 prediction at z_t (its first step), for RDD's `gt` term. */
+  readonly teacherX0: tf.Tensor4D;
   /** Network index t * timeScale `[B]` (int32) at which the student must be queried. */
   readonly netIndex: tf.Tensor1D;
 }
@@ -230,7 +232,14 @@ export function pdTarget(
       tf.sub(zt, tf.mul(perSample(a0), xTarget)),
       perSample(s0),
     ) as tf.Tensor4D;
-    return { zt, xTarget, epsTarget, zTeacher: step2.z, netIndex: tf.tensor1d(i0, "int32") };
+    return {
+      zt,
+      xTarget,
+      epsTarget,
+      zTeacher: step2.z,
+      teacherX0: step1.x0,
+      netIndex: tf.tensor1d(i0, "int32"),
+    };
   });
 }
 

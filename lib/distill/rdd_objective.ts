@@ -7,11 +7,18 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { perSampleMse } from "../diffusion/weighting.ts";
 import { pdLoss } from "./pd_target.ts";
-import { checkNonNegative, checkShape, required } from "../core/checks.ts";
-import { rcfdLoss } from "./rcfd.ts";
+import {
+  checkNonNegative,
+  checkSameShape,
+  checkShape,
+  checkShapePair,
+  required,
+} from "../core/checks.ts";
+import { rcfdLoss, stopGradient } from "./rcfd.ts";
 import { isp2pLoss } from "./isp2p.ts";
-import { type EmbeddingLayout, MemoryQueue, mp2pLoss } from "./mp2p.ts";
+import { type EmbeddingLayout, type HeadMode, MemoryQueue, mp2pLoss } from "./mp2p.ts";
 import { rkdAngleLoss, rkdDistanceLoss } from "./rkd.ts";
 
 /** What the frozen classifier gives for one batch of images. */
@@ -48,10 +55,25 @@ export interface RddConfig {
   readonly enqueuePerStep: number;
   /** Layout of the enqueued teacher embeddings. */
   readonly embeddingLayout: EmbeddingLayout;
+  /** How the M_P2P projection head runs: "train" (the reference) or "inference". */
+  readonly mp2pHeadMode: HeadMode;
   /** Weight of the PD pixel loss (0 in RDD's final rounds). */
   readonly pdMseWeight: number;
   /** Which PD pixel loss: "x", "eps" or "both" (max of the two per sample). */
   readonly pdLossKind: "x" | "eps" | "both";
+  /**
+   * The reference's `logits` switch: adds the PD pixel loss (`pdLossKind`, weight 1) to the
+   * other terms; the same as raising `pdMseWeight` by 1 (term "pixel").
+   */
+  readonly logits: boolean;
+  /**
+   * The reference's `gt` switch: adds (weight 1, term "gt") the pixel loss against the DATA,
+   * mean over the batch of max(mse(x0 of the teacher's first DDIM step, x0), mse(student
+   * eps, noise)) per sample, with x0 the clean images and noise the eps that made z_t. Its
+   * x part does not depend on the student (it only decides which side of the max is taken);
+   * the gradient flows through the student's eps only. Needs {@link PixelTargets.data}.
+   */
+  readonly gt: boolean;
   /** Weight of the RKD distance-wise term on pooled features. */
   readonly rkdDistanceWeight: number;
   /** Weight of the RKD angle-wise term on pooled features. */
@@ -72,8 +94,11 @@ export const RDD_DEFAULTS: RddConfig = Object.freeze({
   contrastSize: 4096,
   enqueuePerStep: 128,
   embeddingLayout: "per-pixel",
+  mp2pHeadMode: "train",
   pdMseWeight: 0,
   pdLossKind: "both",
+  logits: false,
+  gt: false,
   rkdDistanceWeight: 0,
   rkdAngleWeight: 0,
 });
@@ -116,12 +141,31 @@ export function createRddQueue(
   });
 }
 
-/** The PD pixel-loss inputs (all `[B, H, W, C]`), needed when `pdMseWeight > 0`. */
+/** What the `gt` term compares against (all `[B, H, W, C]`, detached). */
+export interface DataTargets {
+  /** The clean images x0 the batch was noised from. */
+  readonly x0: tf.Tensor4D;
+  /** The noise eps of z_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps. */
+  readonly noise: tf.Tensor4D;
+  /** The teacher's x0 prediction at z_t (its first DDIM step, `PdTarget.teacherX0`). */
+  readonly teacherX0: tf.Tensor4D;
+}
+
+/**
+ * The pixel-loss inputs (all `[B, H, W, C]`), needed when `pdMseWeight > 0`, `logits` or
+ * `gt` is on; `data` is needed for `gt` only.
+ */
 export interface PixelTargets {
+  /** The student's x0 prediction. */
   readonly studentX0: tf.Tensor4D;
+  /** The noise implied by it at z_t. */
   readonly studentEps: tf.Tensor4D;
+  /** The PD target x~. */
   readonly xTarget: tf.Tensor4D;
+  /** eps~ implied by x~ at z_t. */
   readonly epsTarget: tf.Tensor4D;
+  /** Clean data, noise and the teacher's first-step x0 (for `gt`). */
+  readonly data?: DataTargets;
 }
 
 /** Result of {@link rddLoss}: unweighted terms (only those with a non-zero weight). */
@@ -130,6 +174,7 @@ export interface RddLossResult {
   readonly total: tf.Scalar;
   readonly terms: {
     readonly pixel?: tf.Scalar;
+    readonly gt?: tf.Scalar;
     readonly rcfd?: tf.Scalar;
     readonly isp2p?: tf.Scalar;
     readonly mp2p?: tf.Scalar;
@@ -150,6 +195,28 @@ function checkFeatures(name: string, f: ClassifierFeatures): ClassifierFeatures 
   checkShape(`${name}.featureMap`, f.featureMap, ["B", "h", "w", "C"]);
   checkShape(`${name}.pooled`, f.pooled, ["B", "C"]);
   return f;
+}
+
+/**
+ * The `gt` term ({@link RddConfig.gt}): mean over the batch of
+ * max(mse(teacherX0, x0), mse(studentEps, noise)) per sample. The first mse does not depend
+ * on the student.
+ * @param studentEps the noise implied by the student's prediction, `[B, H, W, C]`.
+ * @param data clean images, noise and the teacher's first-step x0, same shape (detached).
+ * @returns scalar, squared image units.
+ */
+export function gtLoss(studentEps: tf.Tensor4D, data: DataTargets): tf.Scalar {
+  checkShapePair("studentEps", studentEps, "data.noise", data.noise, ["B", "H", "W", "C"]);
+  checkSameShape("studentEps", studentEps, "data.x0", data.x0);
+  checkSameShape("studentEps", studentEps, "data.teacherX0", data.teacherX0);
+  return tf.tidy(() =>
+    tf.mean(
+      tf.maximum(
+        perSampleMse(stopGradient(data.teacherX0), stopGradient(data.x0)),
+        perSampleMse(studentEps, stopGradient(data.noise)),
+      ),
+    ) as tf.Scalar
+  );
 }
 
 /**
@@ -195,9 +262,13 @@ export function rddLoss(
     weighted.push(tf.mul(value, weight));
   };
   let layout: EmbeddingLayout | null = null;
-  add("pixel", c.pdMseWeight, () => {
-    const p = required("pixel", pixel, "config.pdMseWeight > 0");
+  add("pixel", c.pdMseWeight + (c.logits ? 1 : 0), () => {
+    const p = required("pixel", pixel, "config.pdMseWeight > 0 or config.logits");
     return pdLoss(p.studentX0, p.studentEps, p.xTarget, p.epsTarget, c.pdLossKind);
+  });
+  add("gt", c.gt ? 1 : 0, () => {
+    const p = required("pixel", pixel, "config.gt");
+    return gtLoss(p.studentEps, required("pixel.data", p.data, "config.gt"));
   });
   if (s && t) {
     add("rcfd", c.rcfdWeight, () => rcfdLoss(s.pooled, t.pooled, { tau: c.rcfdTau }));
@@ -219,6 +290,7 @@ export function rddLoss(
         kdTau: c.mp2pKdTau,
         layout: c.embeddingLayout,
         contrastSize: c.contrastSize,
+        headMode: c.mp2pHeadMode,
       });
       layout = r.layout;
       return r.loss;

@@ -39,6 +39,7 @@ import { pdTarget, type PdTargetOptions, type PdTeacher, samplePdTimesteps } fro
 import {
   type ClassifierFeatures,
   createRddQueue,
+  type DataTargets,
   type RddConfig,
   rddLoss,
   rddPreset,
@@ -107,6 +108,8 @@ export interface PdBatch {
   teacherFeatureMap?: tf.Tensor4D;
   /** Pooled classifier features of x~ `[B, Cf]` (only when a classifier term is on). */
   teacherPooled?: tf.Tensor2D;
+  /** Clean x0, noise and the teacher's first-step x0 (only with `keepData`, for `gt`). */
+  data?: DataTargets;
 }
 
 /** Options of {@link pdBatchSource}. */
@@ -125,6 +128,8 @@ export interface PdBatchSourceOptions {
   seed: number;
   /** Last-round variant of the target (see {@link PdTargetOptions}). */
   finalStepTarget?: PdTargetOptions["finalStepTarget"];
+  /** Keep {@link PdBatch.data} in each batch (needed by RDD's `gt` term). */
+  keepData?: boolean;
 }
 
 /** Checks N: an even integer >= 2 dividing T; returns the teacher stride u = T/N. */
@@ -160,7 +165,6 @@ export function pdBatchSource(o: PdBatchSourceOptions): DataSource<PdBatch> {
           timeScale: u,
           finalStepTarget: o.finalStepTarget,
         });
-        eps.dispose();
         target.zTeacher.dispose();
         const b: PdBatch = {
           zt: target.zt,
@@ -168,6 +172,8 @@ export function pdBatchSource(o: PdBatchSourceOptions): DataSource<PdBatch> {
           xTarget: target.xTarget,
           epsTarget: target.epsTarget,
         };
+        if (o.keepData) b.data = { x0: x0.clone(), noise: eps, teacherX0: target.teacherX0 };
+        else tf.dispose([eps, target.teacherX0]);
         if (o.classifier) {
           const f = classify(o.classifier, target.xTarget, { training: false });
           f.logits.dispose();
@@ -247,6 +253,7 @@ export function distillObjective(
       studentEps: eps as tf.Tensor4D,
       xTarget: batch.xTarget,
       epsTarget: batch.epsTarget,
+      data: batch.data,
     });
     return { loss: r.total, metrics: r.terms as Record<string, tf.Scalar> };
   };
@@ -408,6 +415,7 @@ export async function distillRound(o: DistillRoundOptions): Promise<DistillRound
     classifier: features ? o.classifier : undefined,
     seed: o.seed,
     finalStepTarget: o.finalStepTarget,
+    keepData: config.gt,
   });
   const cfg = roundConfig(o);
   const models: Record<string, tf.LayersModel> = head ? { student, head } : { student };
