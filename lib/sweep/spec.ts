@@ -214,6 +214,10 @@ export async function expandSweep(value: unknown, o: ExpandOptions = {}): Promis
       });
     }
   }
+  // Seed-major order (every variant at the first seed, then the next seed, ...): a sweep that
+  // is stopped part-way leaves complete, paired seeds rather than whole missing variants.
+  const seedOrder = [...new Set(cells.map((c) => c.seed))];
+  cells.sort((a, b) => seedOrder.indexOf(a.seed) - seedOrder.indexOf(b.seed));
   return { spec, variants, cells };
 }
 
