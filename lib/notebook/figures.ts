@@ -137,6 +137,26 @@ export function scatterPlot(series: readonly Series[], options: PlotOptions = {}
 }
 
 /**
+ * A Plotly annotation that titles the subplot on axes `x{suffix}`/`y{suffix}`: centred, just
+ * above the plot area.
+ * @param text the title.
+ * @param suffix the axis suffix ("" for the first subplot, "2", "3", ...).
+ * @param y vertical position in the subplot's domain units (1 = top edge).
+ */
+export function subplotTitle(text: string, suffix: string, y = 1): Record<string, unknown> {
+  return {
+    text,
+    showarrow: false,
+    xref: `x${suffix} domain`,
+    yref: `y${suffix} domain`,
+    x: 0.5,
+    y,
+    xanchor: "center",
+    yanchor: "bottom",
+  };
+}
+
+/**
  * Places figures next to each other in one row of subplots (independent axes). Each figure's
  * title becomes its subplot title; a series name shown in several panels gets one legend entry.
  * @param figures panels, left to right (1..8, built by {@link linePlot} / {@link scatterPlot}).
@@ -176,18 +196,7 @@ export function sideBySide(
     lay[`xaxis${suffix}`] = { ...(fl.xaxis as Record<string, unknown> | undefined) };
     lay[`yaxis${suffix}`] = yaxis;
     const title = (fl.title as { text?: string } | undefined)?.text;
-    if (title) {
-      annotations.push({
-        text: title,
-        showarrow: false,
-        xref: `x${suffix} domain`,
-        yref: `y${suffix} domain`,
-        x: 0.5,
-        y: 1.02,
-        xanchor: "center",
-        yanchor: "bottom",
-      });
-    }
+    if (title) annotations.push(subplotTitle(title, suffix, 1.02));
   });
   if (annotations.length) lay.annotations = annotations;
   return { data, layout: lay };
