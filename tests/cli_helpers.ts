@@ -23,7 +23,7 @@ export async function runTask(
   args: string[],
   opts: { cwd?: string; env?: Record<string, string> } = {},
 ): Promise<TaskResult> {
-  const env = { ...Deno.env.toObject(), NO_COLOR: "1", ...opts.env };
+  const env: Record<string, string> = { ...Deno.env.toObject(), NO_COLOR: "1", ...opts.env };
   delete env.XDG_RUNTIME_DIR;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["task", ...args],
