@@ -1,5 +1,5 @@
 /** Fixture sweep summaries for the figure tests (written by the tests, never shipped). */
-import type { SweepSummary } from "../lib/figures/results.ts";
+import type { SweepSummary } from "../lib/sweep/sweep.ts";
 
 type Row = SweepSummary["rows"][number];
 /** One summary row: CI [mean - half, mean + 2 half] (asymmetric, to test the bars). */

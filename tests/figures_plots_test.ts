@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { encode } from "fast-png";
-import type { SweepSummary } from "../lib/figures/results.ts";
+import type { SweepSummary } from "../lib/sweep/sweep.ts";
 import { REPRO, row } from "./figures_fixtures.ts";
 import { qualityPointsFromDemo, qualityPointsFromSummary } from "../lib/figures/results.ts";
 import { cfidVsNfeFigure, paretoFront, speedQualityFigure } from "../lib/figures/quality.ts";
@@ -125,4 +125,18 @@ Deno.test("sampleGridFigure: a cell per (method, steps) on its own axes, PNG sou
     RangeError,
     "a@1",
   );
+});
+
+Deno.test("one-seed rows (NaN CI, null in JSON) give points and bars without a CI", () => {
+  const s: SweepSummary = {
+    ...REPRO,
+    rows: [
+      { ...row("ddim-8", "cfid", 4), sd: NaN, ciLow: NaN, ciHigh: NaN, n: 1 },
+      row("ddim-8", "nfe", 8, 0),
+      { ...row("pd", "cfid@1", NaN), n: 0 },
+    ],
+  };
+  const pts = qualityPointsFromSummary(s);
+  assertEquals(pts.map((p) => [p.method, p.cfid]), [["ddim", { mean: 4 }]]);
+  assertEquals(errorBars([{ mean: 4, ciLow: NaN, ciHigh: NaN }]).array, [0]);
 });

@@ -4,8 +4,8 @@
  * @module
  */
 import type { Figure } from "../notebook/show.ts";
-import type { SweepSummary } from "./results.ts";
-import { axis, baseLayout, errorBars, type FigureSize } from "./style.ts";
+import type { SweepSummary } from "../sweep/sweep.ts";
+import { baseLayout, errorBars, figureAxis, type FigureSize } from "./style.ts";
 
 /**
  * The ablation figure of `summary` for `metric`: variants on the y axis in the summary's
@@ -50,7 +50,9 @@ export function ablationFigure(
         name: `paired difference to ${summary.baseline ?? "baseline"} (95% CI)`,
         x: diffs.map((r) => r.diff!.mean),
         y: diffs.map((r) => `${r.variant} (n=${r.n})`),
-        text: diffs.map((r) => `p = ${r.diff!.p.toPrecision(2)}`),
+        text: diffs.map((
+          r,
+        ) => (Number.isFinite(r.diff!.p) ? `p = ${r.diff!.p.toPrecision(2)}` : "n < 2")),
         error_x: errorBars(diffs.map((r) => r.diff!)),
         marker: { size: 9, color: "#d62728", symbol: "diamond" },
         xaxis: "x2",
@@ -60,14 +62,14 @@ export function ablationFigure(
     layout: {
       ...baseLayout(`Ablation "${summary.sweep}": ${metric}`, s),
       margin: { l: 220, r: 20, t: 60, b: 90 },
-      xaxis: { ...axis(metric), domain: [0, 0.48] },
+      xaxis: { ...figureAxis(metric), domain: [0, 0.48] },
       xaxis2: {
-        ...axis(`${metric} minus ${summary.baseline ?? "baseline"} (paired)`),
+        ...figureAxis(`${metric} minus ${summary.baseline ?? "baseline"} (paired)`),
         domain: [0.52, 1],
         zeroline: true,
         zerolinecolor: "#888",
       },
-      yaxis: { ...axis(""), type: "category", categoryarray: labels, autorange: "reversed" },
+      yaxis: { ...figureAxis(""), type: "category", categoryarray: labels, autorange: "reversed" },
       legend: { orientation: "h", y: -0.25 },
     },
   };

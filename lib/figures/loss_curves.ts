@@ -5,7 +5,7 @@
  */
 import type { Figure } from "../notebook/show.ts";
 import { PALETTE } from "../notebook/figures.ts";
-import { axis, baseLayout, type FigureSize } from "./style.ts";
+import { baseLayout, figureAxis, type FigureSize } from "./style.ts";
 
 /** One run's logged loss curve. */
 export interface LossRun {
@@ -101,8 +101,8 @@ export function lossCurvesFigure(
     data,
     layout: {
       ...baseLayout("Training loss per round (line: mean, band: min-max over seeds)", size),
-      xaxis: axis("optimiser step"),
-      yaxis: axis("loss", true),
+      xaxis: figureAxis("optimiser step"),
+      yaxis: figureAxis("loss", true),
     },
   };
 }

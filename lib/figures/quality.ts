@@ -7,7 +7,7 @@
 import type { Figure } from "../notebook/show.ts";
 import { PALETTE } from "../notebook/figures.ts";
 import type { QualityPoint } from "./results.ts";
-import { axis, baseLayout, errorBars, type FigureSize } from "./style.ts";
+import { baseLayout, errorBars, figureAxis, type FigureSize } from "./style.ts";
 
 function byMethod(points: readonly QualityPoint[]): Map<string, QualityPoint[]> {
   if (!Array.isArray(points) || points.length === 0) {
@@ -50,8 +50,8 @@ export function cfidVsNfeFigure(
     data,
     layout: {
       ...baseLayout(`cFID vs NFE (${barsNote(points)})`, size),
-      xaxis: { ...axis("NFE (network evaluations per image)", true), dtick: Math.log10(2) },
-      yaxis: axis("cFID (lower is better)", true),
+      xaxis: { ...figureAxis("NFE (network evaluations per image)", true), dtick: Math.log10(2) },
+      yaxis: figureAxis("cFID (lower is better)", true),
     },
   };
 }
@@ -109,8 +109,8 @@ export function speedQualityFigure(
     data,
     layout: {
       ...baseLayout(`Speed-quality frontier (labels: NFE; ${barsNote(timed)})`, size),
-      xaxis: axis("measured ms / image", true),
-      yaxis: axis("cFID (lower is better)", true),
+      xaxis: figureAxis("measured ms / image", true),
+      yaxis: figureAxis("cFID (lower is better)", true),
     },
   };
 }

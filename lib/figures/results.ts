@@ -7,58 +7,7 @@
  */
 import { z } from "zod";
 import { parseWith, readJsonFile } from "../config/parse.ts";
-
-/** A paired difference of a variant to the baseline over the seeds both have. */
-export interface PairedDiff {
-  /** The baseline variant. */
-  baseline: string;
-  /** Number of pairs. */
-  n: number;
-  /** Mean of variant minus baseline. */
-  mean: number;
-  /** Lower end of its 95% CI. */
-  ciLow: number;
-  /** Upper end of its 95% CI. */
-  ciHigh: number;
-  /** Two-sided p-value of a zero mean difference. */
-  p: number;
-}
-
-/** One row of {@link SweepSummary}: a variant's metric over its seeds. */
-export interface SummaryRow {
-  /** Variant name. */
-  variant: string;
-  /** Metric name ("cfid", "nfe", "msPerImage", "finalLoss", "cfid@K", ...). */
-  metric: string;
-  /** Seeds with a value. */
-  n: number;
-  /** Seeds without a value (failed or unfinished). */
-  missing: number;
-  /** Mean over seeds. */
-  mean: number;
-  /** Standard deviation over seeds. */
-  sd: number;
-  /** Lower end of the 95% CI of the mean. */
-  ciLow: number;
-  /** Upper end of the 95% CI of the mean. */
-  ciHigh: number;
-  /** Paired difference to the baseline; null for the baseline itself or without one. */
-  diff: PairedDiff | null;
-}
-
-/** A sweep's `summary.json`: per variant and metric, mean, sd and 95% CI over seeds. */
-export interface SweepSummary {
-  /** Sweep name. */
-  sweep: string;
-  /** Baseline variant of the paired differences, or null. */
-  baseline: string | null;
-  /** Metric names summarised. */
-  metrics: string[];
-  /** Variants in spec order, with their config overrides. */
-  variants: { name: string; overrides: Record<string, unknown> }[];
-  /** One row per variant and metric. */
-  rows: SummaryRow[];
-}
+import type { SweepSummary } from "../sweep/sweep.ts";
 
 /** The demo's results file (`deno task demo` writes `results.json`): one seed. */
 export interface DemoResults {
@@ -74,6 +23,8 @@ export interface DemoResults {
 }
 
 const finite = z.number();
+/** Statistics that need n >= 2 are NaN in memory and null in summary.json. */
+const stat = z.number().nullable().transform((v) => v ?? NaN);
 const summarySchema = z.object({
   sweep: z.string(),
   baseline: z.string().nullable(),
@@ -84,17 +35,17 @@ const summarySchema = z.object({
     metric: z.string(),
     n: finite,
     missing: finite,
-    mean: finite,
-    sd: finite,
-    ciLow: finite,
-    ciHigh: finite,
+    mean: stat,
+    sd: stat,
+    ciLow: stat,
+    ciHigh: stat,
     diff: z.object({
       baseline: z.string(),
       n: finite,
-      mean: finite,
-      ciLow: finite,
-      ciHigh: finite,
-      p: finite,
+      mean: stat,
+      ciLow: stat,
+      ciHigh: stat,
+      p: stat,
     }).nullable(),
   })),
 });
@@ -109,7 +60,10 @@ const demoSchema = z.object({
   })),
 });
 
-/** Reads and validates a sweep's `summary.json`; a bad file is a ConfigError naming it. */
+/**
+ * Reads and validates a sweep's `summary.json` (the format `lib/sweep/sweep.ts` writes; null
+ * statistics become NaN); a bad file is a ConfigError naming it.
+ */
 export async function readSweepSummary(path: string): Promise<SweepSummary> {
   return parseWith(summarySchema, await readJsonFile(path), path);
 }
@@ -141,7 +95,12 @@ export interface QualityPoint {
   msPerImage?: Estimate;
 }
 
-const estimate = (r: SummaryRow): Estimate => ({ mean: r.mean, ciLow: r.ciLow, ciHigh: r.ciHigh });
+/** An {@link Estimate} of a summary row or paired difference; a NaN CI (n < 2) is left out. */
+export function estimateOf(r: { mean: number; ciLow: number; ciHigh: number }): Estimate {
+  return Number.isFinite(r.ciLow) && Number.isFinite(r.ciHigh)
+    ? { mean: r.mean, ciLow: r.ciLow, ciHigh: r.ciHigh }
+    : { mean: r.mean };
+}
 
 /**
  * The method label of a variant: its `method` override, else its `sampler` override, else the
@@ -165,13 +124,13 @@ export function qualityPointsFromSummary(s: SweepSummary): QualityPoint[] {
     const suffixes = ks.length > 0 ? ks.map((k) => `@${k}`) : rows.has("cfid") ? [""] : [];
     for (const sfx of suffixes) {
       const nfe = rows.get(`nfe${sfx}`)?.mean ?? (sfx ? Number(sfx.slice(1)) : undefined);
-      if (nfe === undefined) continue;
+      if (nfe === undefined || !Number.isFinite(rows.get(`cfid${sfx}`)!.mean)) continue;
       const ms = rows.get(`msPerImage${sfx}`);
       points.push({
         method: methodOf(v),
         nfe,
-        cfid: estimate(rows.get(`cfid${sfx}`)!),
-        ...(ms ? { msPerImage: estimate(ms) } : {}),
+        cfid: estimateOf(rows.get(`cfid${sfx}`)!),
+        ...(ms ? { msPerImage: estimateOf(ms) } : {}),
       });
     }
   }

@@ -1,11 +1,10 @@
 /**
  * The shared look of the paper figures: explicit size, font and margins, and error bars from
- * {@link Estimate}s. Every figure of `lib/figures/` carries `layout.width`/`height` in CSS px,
+ * estimates (mean and 95% CI). Every figure of `lib/figures/` carries `layout.width`/`height` in CSS px,
  * which the export uses as the image size.
  * @module
  */
 import type { PlotlyTrace } from "../notebook/show.ts";
-import type { Estimate } from "./results.ts";
 
 /** The font of every exported figure (DejaVu Sans ships with Debian's Chromium). */
 export const FIGURE_FONT = { family: "DejaVu Sans, Arial, sans-serif", size: 13, color: "#222" };
@@ -33,7 +32,7 @@ export function baseLayout(title: string, size: FigureSize): Record<string, unkn
 }
 
 /** An axis with grid lines and an optional log scale. */
-export function axis(title: string, log = false): Record<string, unknown> {
+export function figureAxis(title: string, log = false): Record<string, unknown> {
   return {
     title: { text: title },
     ...(log ? { type: "log" } : {}),
@@ -46,16 +45,19 @@ export function axis(title: string, log = false): Record<string, unknown> {
 
 /**
  * Plotly error bars (`error_y` / `error_x`) of estimates: asymmetric, from each CI to its mean;
- * `visible: false` when no estimate has a CI.
+ * a missing or NaN CI (one seed) draws no bar, and `visible` is false when none has a CI.
  */
-export function errorBars(es: readonly Estimate[]): PlotlyTrace {
-  const has = es.some((e) => e.ciLow !== undefined && e.ciHigh !== undefined);
+export function errorBars(
+  es: readonly { mean: number; ciLow?: number; ciHigh?: number }[],
+): PlotlyTrace {
+  const has = (e: { ciLow?: number; ciHigh?: number }) =>
+    Number.isFinite(e.ciLow) && Number.isFinite(e.ciHigh);
   return {
     type: "data",
     symmetric: false,
-    array: es.map((e) => (e.ciHigh === undefined ? 0 : e.ciHigh - e.mean)),
-    arrayminus: es.map((e) => (e.ciLow === undefined ? 0 : e.mean - e.ciLow)),
-    visible: has,
+    array: es.map((e) => (has(e) ? e.ciHigh! - e.mean : 0)),
+    arrayminus: es.map((e) => (has(e) ? e.mean - e.ciLow! : 0)),
+    visible: es.some(has),
     thickness: 1.5,
     width: 4,
   };
