@@ -6,6 +6,7 @@
 export * from "./lib/diffusion/schedule.ts";
 export * from "./lib/diffusion/timesteps.ts";
 export * from "./lib/diffusion/param.ts";
+export * from "./lib/diffusion/numerics.ts";
 export * from "./lib/diffusion/weighting.ts";
 export * from "./lib/core/rng.ts";
 export * from "./lib/core/batch.ts";

@@ -1,7 +1,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertAlmostEquals, assertEquals, assertLess, assertThrows } from "@std/assert";
 import { Rng } from "../lib/core/rng.ts";
-import { pdLoss, pdTarget, type PdTeacher, samplePdTimesteps } from "../lib/distill/pd_target.ts";
+import {
+  pdLoss,
+  pdRatio,
+  pdTarget,
+  type PdTeacher,
+  samplePdTimesteps,
+} from "../lib/distill/pd_target.ts";
 import { maxAbsDiff, randn, useCpu } from "./distill_helpers.ts";
 
 await useCpu();
@@ -133,6 +139,47 @@ Deno.test("pdTarget: finalStepTarget 'teacher-x0' replaces x~ only where t - 2 =
   for (let k = 3; k < 6; k++) assertEquals(xl[k], xp[k]);
   tf.dispose([x0, eps]);
   [plain, last].forEach((r) => tf.dispose(Object.values(r)));
+});
+
+// abar_t and abar_{t-2} close together: the x~ denominator cancels, so float32 rounding of
+// the coefficients shows (relative change ~1.8e-4 in the denominator).
+const CLOSE_TABLE = Float64Array.of(0.5, 0.49995, 0.4999);
+
+Deno.test("pdRatio: reference numerics = float32 arithmetic on float32-rounded coefficients", () => {
+  const f = Math.fround;
+  const [a2, s2] = [Math.sqrt(0.5), Math.sqrt(0.5)]; // t - 2 = index 0
+  const [a0, s0] = [Math.sqrt(0.4999), Math.sqrt(1 - 0.4999)]; // t = index 2
+  const from = Int32Array.of(2), to = Int32Array.of(0);
+  const exact = pdRatio(CLOSE_TABLE, from, to);
+  assertEquals([exact.r[0], exact.denom[0]], [s2 / s0, a2 - (s2 / s0) * a0]);
+  const ref = pdRatio(CLOSE_TABLE, from, to, "reference");
+  const r32 = f(f(s2) / f(s0));
+  assertEquals([ref.r[0], ref.denom[0]], [r32, f(f(a2) - f(r32 * f(a0)))]);
+  // Visibly different from float64 (and from float64 rounded once to float32).
+  assertLess(1e-4, Math.abs(ref.denom[0] - exact.denom[0]) / exact.denom[0]);
+  assertLess(1e-4, Math.abs(ref.denom[0] - f(exact.denom[0])) / exact.denom[0]);
+  assertThrows(() => pdRatio(CLOSE_TABLE, from, to, "fp16" as "exact"), RangeError, "numerics");
+});
+
+Deno.test("pdTarget numerics: x~ = fl(fl(z_{t-2} - fl(r z_t)) / denom) with each mode's r, denom", () => {
+  const f = Math.fround;
+  const x0 = tf.tensor4d([0.7, -0.4, 0.2, 0.9], [2, 1, 2, 1]);
+  const eps = tf.tensor4d([0.1, 1.3, -0.8, 0.5], [2, 1, 2, 1]);
+  const teacher: PdTeacher = (z) => tf.mul(z, 0.3) as tf.Tensor4D;
+  const xs: Record<string, Float32Array> = {};
+  for (const numerics of ["exact", "reference"] as const) {
+    const r = pdTarget({ alphasBar: CLOSE_TABLE }, [2, 2], x0, eps, teacher, { numerics });
+    const { r: ratio, denom } = pdRatio(CLOSE_TABLE, Int32Array.of(2), Int32Array.of(0), numerics);
+    const zt = r.zt.dataSync(), z2 = r.zTeacher.dataSync();
+    const want = Float32Array.from(zt, (z, k) => f(f(z2[k] - f(f(ratio[0]) * z)) / f(denom[0])));
+    xs[numerics] = r.xTarget.dataSync() as Float32Array;
+    assertEquals(Array.from(xs[numerics]), Array.from(want));
+    tf.dispose(Object.values(r));
+  }
+  const diff = Math.max(...xs.exact.map((v, k) => Math.abs(v - xs.reference[k])));
+  const rel = diff / Math.max(...xs.exact.map(Math.abs));
+  assertLess(1e-5, rel); // float32 rounding of the coefficients changes the target
+  tf.dispose([x0, eps]);
 });
 
 Deno.test("pdLoss: x, eps and both = mean of per-sample max (hand values)", () => {

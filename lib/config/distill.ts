@@ -72,6 +72,9 @@ const rddOverridesSchema = z.strictObject({
   pdLossKind: z.enum(["x", "eps", "both"]).optional(),
   logits: z.boolean().optional().describe("the reference's logits switch: add the PD pixel loss"),
   gt: z.boolean().optional().describe("the reference's gt switch: add the pixel loss vs the data"),
+  numerics: z.enum(["exact", "reference"]).optional().describe(
+    'PD target numerics: "exact" float64 (default) or "reference" (float32 as PyTorch)',
+  ),
   rkdDistanceWeight: weight(),
   rkdAngleWeight: weight(),
 }).refine(

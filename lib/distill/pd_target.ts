@@ -11,7 +11,8 @@
  * {@link PdTarget.netIndex} returns.
  *
  * Tensors are NHWC `[B, H, W, C]` float32; the per-sample coefficients are computed in
- * float64 and then cast.
+ * float64 and then cast (`numerics: "reference"` computes PD's ratio and denominator in
+ * float32 instead, as the reference does; `lib/diffusion/numerics.ts`).
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -24,6 +25,7 @@ import {
   checkSameShape,
   checkShapePair,
 } from "../core/checks.ts";
+import { checkNumerics, gathered, type Numerics } from "../diffusion/numerics.ts";
 import { stopGradient } from "./rcfd.ts";
 
 /**
@@ -59,6 +61,12 @@ export interface PdTargetOptions {
    * reference table's index 0 is slightly noisy, so the two differ a little there).
    */
   readonly finalStepTarget?: "identity" | "teacher-x0";
+  /**
+   * "exact" (default): r and the x~ denominator in float64. "reference": in float32 from
+   * float32-rounded coefficients, as the PyTorch reference ({@link pdRatio}). The other
+   * coefficients are float32 tensors in both modes.
+   */
+  readonly numerics?: Numerics;
 }
 
 /** Result of {@link pdTarget}; every tensor is `[B, H, W, C]` except `netIndex`. */
@@ -107,6 +115,40 @@ function coefficients(abar: Float64Array, idx: Int32Array): [Float64Array, Float
     s[i] = Math.sqrt(1 - abar[j]);
   });
   return [a, s];
+}
+
+/** PD's per-sample ratio and x~ denominator, see {@link pdRatio}. */
+export interface PdRatio {
+  /** r = sqrt(1 - abar_{t-2}) / sqrt(1 - abar_t), per sample. */
+  readonly r: Float64Array;
+  /** sqrt(abar_{t-2}) - r sqrt(abar_t), per sample. */
+  readonly denom: Float64Array;
+}
+
+/**
+ * The ratio r and the denominator of the PD target x~ = (z_{t-2} - r z_t) / denom at table
+ * indices `from` (t) and `to` (t - 2). "exact": float64 throughout. "reference": the four
+ * gathered coefficients rounded to float32, then r = fl(s_to / s_from) and
+ * denom = fl(a_to - fl(r a_from)) in float32 arithmetic (fl = round to float32), as the
+ * PyTorch reference computes them on float32 tensors.
+ * @param abar the `alphasBar` table.
+ * @param from table indices of z_t, one per sample. @param to table indices of z_{t-2}.
+ * @param numerics "exact" (default) or "reference".
+ */
+export function pdRatio(
+  abar: Float64Array,
+  from: Int32Array,
+  to: Int32Array,
+  numerics: Numerics = "exact",
+): PdRatio {
+  checkNumerics("numerics", numerics);
+  checkLength("to", to.length, from.length, "from.length");
+  const f = numerics === "reference" ? Math.fround : (x: number) => x;
+  const [aFrom, sFrom] = coefficients(abar, from).map((c) => c.map((v) => gathered(v, numerics)));
+  const [aTo, sTo] = coefficients(abar, to).map((c) => c.map((v) => gathered(v, numerics)));
+  const r = sTo.map((v, i) => f(v / sFrom[i]));
+  const denom = aTo.map((v, i) => f(v - f(r[i] * aFrom[i])));
+  return { r, denom };
 }
 
 /** One deterministic DDIM step (no clipping) of the teacher from table index `from` to `to`. */
@@ -181,6 +223,8 @@ export function pdTarget(
   checkOneOf("options.teacherPredicts", reads, ["x0", "eps"]);
   const finalTarget = options.finalStepTarget ?? "identity";
   checkOneOf("options.finalStepTarget", finalTarget, ["identity", "teacher-x0"]);
+  const numerics = options.numerics ?? "exact";
+  checkNumerics("options.numerics", numerics);
   checkShapePair("x0", x0, "eps", eps, ["B", "H", "W", "C"]);
   const B = x0.shape[0];
   const T = (abar.length - 1) / s;
@@ -204,9 +248,7 @@ export function pdTarget(
     }
   }
   const [a0, s0] = coefficients(abar, i0);
-  const [a2, s2] = coefficients(abar, i2);
-  const r = s2.map((v, i) => v / s0[i]);
-  const denom = a2.map((v, i) => v - r[i] * a0[i]);
+  const { r, denom } = pdRatio(abar, i0, i2, numerics);
   denom.forEach((d, i) => {
     if (!(d > 0)) {
       throw new RangeError(

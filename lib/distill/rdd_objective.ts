@@ -7,6 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { Numerics } from "../diffusion/numerics.ts";
 import { perSampleMse } from "../diffusion/weighting.ts";
 import { pdLoss } from "./pd_target.ts";
 import {
@@ -74,6 +75,12 @@ export interface RddConfig {
    * the gradient flows through the student's eps only. Needs {@link PixelTargets.data}.
    */
   readonly gt: boolean;
+  /**
+   * Numerics of the PD target ("exact" float64, or "reference": PD's ratio and denominator
+   * in float32 from float32-rounded coefficients, as the PyTorch reference; see
+   * `lib/diffusion/numerics.ts`). Used by whoever builds the target (`pdBatchSource`).
+   */
+  readonly numerics: Numerics;
   /** Weight of the RKD distance-wise term on pooled features. */
   readonly rkdDistanceWeight: number;
   /** Weight of the RKD angle-wise term on pooled features. */
@@ -99,6 +106,7 @@ export const RDD_DEFAULTS: RddConfig = Object.freeze({
   pdLossKind: "both",
   logits: false,
   gt: false,
+  numerics: "exact",
   rkdDistanceWeight: 0,
   rkdAngleWeight: 0,
 });

@@ -130,6 +130,8 @@ export interface PdBatchSourceOptions {
   finalStepTarget?: PdTargetOptions["finalStepTarget"];
   /** Keep {@link PdBatch.data} in each batch (needed by RDD's `gt` term). */
   keepData?: boolean;
+  /** Numerics of the PD target (default "exact"; see {@link PdTargetOptions.numerics}). */
+  numerics?: PdTargetOptions["numerics"];
 }
 
 /** Checks N: an even integer >= 2 dividing T; returns the teacher stride u = T/N. */
@@ -164,6 +166,7 @@ export function pdBatchSource(o: PdBatchSourceOptions): DataSource<PdBatch> {
         const target = pdTarget(o.schedule, t, x0, eps, o.teacher, {
           timeScale: u,
           finalStepTarget: o.finalStepTarget,
+          numerics: o.numerics,
         });
         target.zTeacher.dispose();
         const b: PdBatch = {
@@ -416,6 +419,7 @@ export async function distillRound(o: DistillRoundOptions): Promise<DistillRound
     seed: o.seed,
     finalStepTarget: o.finalStepTarget,
     keepData: config.gt,
+    numerics: config.numerics,
   });
   const cfg = roundConfig(o);
   const models: Record<string, tf.LayersModel> = head ? { student, head } : { student };
