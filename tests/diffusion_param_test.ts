@@ -1,5 +1,11 @@
-import { assertAlmostEquals, assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
-import { type Batch, randn } from "../lib/core/batch.ts";
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
+import { type Batch, batch, randn } from "../lib/core/batch.ts";
 import { Rng } from "../lib/core/rng.ts";
 import {
   epsFromV,
@@ -130,4 +136,18 @@ Deno.test("shapes and t are validated, naming the parameter", () => {
     "t must have length B = 3",
   );
   assertThrows(() => qSample(sch, x0, [1, 2, 40], eps), RangeError, "t[2]");
+});
+
+Deno.test("qSample numerics 'reference': sqrt(abar) and sqrt(1 - abar) rounded to float32", () => {
+  const schedule = cosineSchedule(16);
+  const x0 = batch(Float64Array.of(0.3, -0.7), [2, 1]);
+  const eps = batch(Float64Array.of(1.2, 0.4), [2, 1]);
+  const ab = schedule.alphasBar[5];
+  const want = (r: (x: number) => number) =>
+    [0, 1].map((i) => r(Math.sqrt(ab)) * x0.data[i] + r(Math.sqrt(1 - ab)) * eps.data[i]);
+  const ref = qSample(schedule, x0, 5, eps, "reference");
+  assertEquals(Array.from(ref.data), want(Math.fround));
+  assertEquals(Array.from(qSample(schedule, x0, 5, eps).data), want((x) => x));
+  assert(ref.data[0] !== qSample(schedule, x0, 5, eps).data[0]);
+  assertThrows(() => qSample(schedule, x0, 5, eps, "half" as "exact"), RangeError, "numerics");
 });

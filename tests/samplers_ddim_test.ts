@@ -242,3 +242,28 @@ Deno.test("ddim rejects bad input with messages that name the parameter", async 
     "parameterization",
   );
 });
+
+Deno.test("ddim numerics 'reference': every coefficient rounded to float32 (hand values)", async () => {
+  const f = Math.fround;
+  const schedule = cosineSchedule(8);
+  const x0Const = 0.25; // the denoiser predicts x0 = 0.25 everywhere
+  const denoiser: Denoiser = {
+    parameterization: "x0",
+    predict: (z) => batch(new Float64Array(z.data.length).fill(x0Const), z.shape),
+  };
+  const zT = batch(Float64Array.of(0.9, -1.1), [2, 1]);
+  const [t, s] = [8, 4];
+  const ab = schedule.alphasBar;
+  const step = (round: (x: number) => number) =>
+    Array.from(zT.data, (z) => {
+      // eps = (1 / sqrt(1 - abar_t)) z + (-sqrt(abar_t) / sqrt(1 - abar_t)) x0
+      const eps = round(1 / Math.sqrt(1 - ab[t])) * z +
+        round(-Math.sqrt(ab[t]) / Math.sqrt(1 - ab[t])) * x0Const;
+      return round(Math.sqrt(ab[s])) * x0Const + round(Math.sqrt(1 - ab[s])) * eps;
+    });
+  const ref = await ddim(denoiser, schedule, zT, { path: [t, s], numerics: "reference" });
+  const exact = await ddim(denoiser, schedule, zT, { path: [t, s] });
+  assertEquals(Array.from(ref.data), step(f));
+  assertEquals(Array.from(exact.data), step((x) => x));
+  assert(Math.abs(ref.data[0] - exact.data[0]) > 1e-9, "float32 coefficients change z_s");
+});

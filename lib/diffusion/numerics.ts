@@ -10,7 +10,11 @@
  *   sqrt(abar_{t-2}) - r sqrt(abar_t) are then computed in float32 arithmetic from those
  *   rounded coefficients (see `pdTarget`).
  *
- * Tensors of the tfjs paths are float32 in both modes; the modes differ in the coefficients.
+ * Where the option exists: the float64 conversions of `param.ts` (and so every sampler's
+ * (x0, eps) estimate) and DDIM's update (`SamplerOptions.numerics`), and the PD target
+ * (`PdTargetOptions.numerics`, `RddConfig.numerics`). Tensors of the tfjs paths are float32
+ * in both modes (their coefficients are cast to float32 anyway); there the modes differ in
+ * PD's ratio and denominator only.
  * @module
  */
 import { checkOneOf } from "../core/checks.ts";

@@ -6,12 +6,15 @@
  * Each conversion is ONE coefficient function of alpha-bar (a number) returning the pair
  * `[c1, c2]` of a linear combination; the Batch-level functions apply that pair per sample with
  * `axpby`. Time `t` is a schedule index (-1 = clean data, alpha-bar 1), either one number for the
- * whole batch or one index per sample.
+ * whole batch or one index per sample. Every Batch-level function takes an optional last
+ * argument `numerics`: "exact" (default, float64 coefficients) or "reference" (each gathered
+ * coefficient rounded to float32 first, as the PyTorch reference; `numerics.ts`).
  * @module
  */
 import { axpby, type Batch } from "../core/batch.ts";
 import { checkInRange, checkLength, checkSameShape } from "../core/checks.ts";
 import type { Parameterization } from "./denoiser.ts";
+import { checkNumerics, gathered, type Numerics } from "./numerics.ts";
 import { alphaBarAt, checkTimeIndex, type DiscreteSchedule } from "./schedule.ts";
 
 /** Coefficients `[c1, c2]` of a conversion `out = c1 * first + c2 * second`. */
@@ -77,8 +80,9 @@ export function epsFromVCoef(abar: number): CoefPair {
 export type TimeIndex = number | Int32Array | readonly number[];
 
 /**
- * Applies the coefficient function `coef` at time `t` to `(first, second)`, per sample.
- * Validates the shapes (named `nameFirst`, `nameSecond`) and `t`.
+ * Applies the coefficient function `coef` at time `t` to `(first, second)`, per sample, each
+ * coefficient as `numerics` uses it (float64, or rounded to float32 as the reference's
+ * gathered tables). Validates the shapes (named `nameFirst`, `nameSecond`) and `t`.
  */
 function combine(
   coef: (abar: number) => CoefPair,
@@ -88,10 +92,13 @@ function combine(
   second: Batch,
   nameFirst: string,
   nameSecond: string,
+  numerics: Numerics,
 ): Batch {
   checkSameShape(nameFirst, first, nameSecond, second);
+  checkNumerics("numerics", numerics);
+  const at = (i: number) => coef(alphaBarAt(schedule, i)).map((c) => gathered(c, numerics));
   if (typeof t === "number") {
-    const [c1, c2] = coef(alphaBarAt(schedule, t));
+    const [c1, c2] = at(t);
     return axpby(c1, first, c2, second);
   }
   const B = first.shape[0];
@@ -99,7 +106,7 @@ function combine(
   const c1 = new Float64Array(B), c2 = new Float64Array(B);
   for (let i = 0; i < B; i++) {
     checkTimeIndex(t[i], schedule.maxIndex, `t[${i}]`);
-    [c1[i], c2[i]] = coef(alphaBarAt(schedule, t[i]));
+    [c1[i], c2[i]] = at(t[i]);
   }
   return axpby(c1, first, c2, second);
 }
@@ -109,39 +116,76 @@ function combine(
  * @param x0 clean batch `[B, ...dims]`. @param t index(es) in -1..maxIndex.
  * @param eps noise, same shape as x0. @returns z_t, same shape.
  */
-export function qSample(schedule: DiscreteSchedule, x0: Batch, t: TimeIndex, eps: Batch): Batch {
-  return combine(qSampleCoef, schedule, t, x0, eps, "x0", "eps");
+export function qSample(
+  schedule: DiscreteSchedule,
+  x0: Batch,
+  t: TimeIndex,
+  eps: Batch,
+  numerics: Numerics = "exact",
+): Batch {
+  return combine(qSampleCoef, schedule, t, x0, eps, "x0", "eps", numerics);
 }
 
 /** x0 = (z - sqrt(1-abar) eps) / sqrt(abar); z, eps `[B, ...dims]`. Throws where abar = 0. */
-export function x0FromEps(schedule: DiscreteSchedule, z: Batch, eps: Batch, t: TimeIndex): Batch {
-  return combine(x0FromEpsCoef, schedule, t, z, eps, "z", "eps");
+export function x0FromEps(
+  schedule: DiscreteSchedule,
+  z: Batch,
+  eps: Batch,
+  t: TimeIndex,
+  numerics: Numerics = "exact",
+): Batch {
+  return combine(x0FromEpsCoef, schedule, t, z, eps, "z", "eps", numerics);
 }
 
 /** eps = (z - sqrt(abar) x0) / sqrt(1-abar); z, x0 `[B, ...dims]`. Throws at t = -1 (abar = 1). */
-export function epsFromX0(schedule: DiscreteSchedule, z: Batch, x0: Batch, t: TimeIndex): Batch {
-  return combine(epsFromX0Coef, schedule, t, z, x0, "z", "x0");
+export function epsFromX0(
+  schedule: DiscreteSchedule,
+  z: Batch,
+  x0: Batch,
+  t: TimeIndex,
+  numerics: Numerics = "exact",
+): Batch {
+  return combine(epsFromX0Coef, schedule, t, z, x0, "z", "x0", numerics);
 }
 
 /** v = sqrt(abar) eps - sqrt(1-abar) x0; x0, eps `[B, ...dims]`. */
-export function vFromX0Eps(schedule: DiscreteSchedule, x0: Batch, eps: Batch, t: TimeIndex): Batch {
-  return combine(vFromX0EpsCoef, schedule, t, x0, eps, "x0", "eps");
+export function vFromX0Eps(
+  schedule: DiscreteSchedule,
+  x0: Batch,
+  eps: Batch,
+  t: TimeIndex,
+  numerics: Numerics = "exact",
+): Batch {
+  return combine(vFromX0EpsCoef, schedule, t, x0, eps, "x0", "eps", numerics);
 }
 
 /** x0 = sqrt(abar) z - sqrt(1-abar) v; z, v `[B, ...dims]`. */
-export function x0FromV(schedule: DiscreteSchedule, z: Batch, v: Batch, t: TimeIndex): Batch {
-  return combine(x0FromVCoef, schedule, t, z, v, "z", "v");
+export function x0FromV(
+  schedule: DiscreteSchedule,
+  z: Batch,
+  v: Batch,
+  t: TimeIndex,
+  numerics: Numerics = "exact",
+): Batch {
+  return combine(x0FromVCoef, schedule, t, z, v, "z", "v", numerics);
 }
 
 /** eps = sqrt(1-abar) z + sqrt(abar) v; z, v `[B, ...dims]`. */
-export function epsFromV(schedule: DiscreteSchedule, z: Batch, v: Batch, t: TimeIndex): Batch {
-  return combine(epsFromVCoef, schedule, t, z, v, "z", "v");
+export function epsFromV(
+  schedule: DiscreteSchedule,
+  z: Batch,
+  v: Batch,
+  t: TimeIndex,
+  numerics: Numerics = "exact",
+): Batch {
+  return combine(epsFromVCoef, schedule, t, z, v, "z", "v", numerics);
 }
 
 /**
  * Turns a denoiser's prediction in any parameterisation into the pair (x0, eps) that samplers
  * and losses use. z and pred are `[B, ...dims]`; t must be a noisy index (0..maxIndex) for "x0"
  * (needs abar < 1) and one with abar > 0 for "eps". For "x0" the returned x0 is `pred` itself.
+ * `numerics` (default "exact"): see `numerics.ts`.
  */
 export function toX0AndEps(
   schedule: DiscreteSchedule,
@@ -149,14 +193,18 @@ export function toX0AndEps(
   pred: Batch,
   parameterization: Parameterization,
   t: TimeIndex,
+  numerics: Numerics = "exact",
 ): { x0: Batch; eps: Batch } {
   switch (parameterization) {
     case "x0":
-      return { x0: pred, eps: epsFromX0(schedule, z, pred, t) };
+      return { x0: pred, eps: epsFromX0(schedule, z, pred, t, numerics) };
     case "eps":
-      return { x0: x0FromEps(schedule, z, pred, t), eps: pred };
+      return { x0: x0FromEps(schedule, z, pred, t, numerics), eps: pred };
     case "v":
-      return { x0: x0FromV(schedule, z, pred, t), eps: epsFromV(schedule, z, pred, t) };
+      return {
+        x0: x0FromV(schedule, z, pred, t, numerics),
+        eps: epsFromV(schedule, z, pred, t, numerics),
+      };
     default:
       throw new RangeError(
         `parameterization must be "x0", "eps" or "v", got ${JSON.stringify(parameterization)}`,

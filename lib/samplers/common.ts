@@ -12,6 +12,7 @@ import { checkSameShape } from "../core/checks.ts";
 import type { Rng } from "../core/rng.ts";
 import type { Denoiser } from "../diffusion/denoiser.ts";
 import { epsFromX0, toX0AndEps } from "../diffusion/param.ts";
+import type { Numerics } from "../diffusion/numerics.ts";
 import type { DiscreteSchedule } from "../diffusion/schedule.ts";
 import { checkPath } from "../diffusion/timesteps.ts";
 
@@ -39,6 +40,13 @@ export interface SamplerOptions {
   readonly onStep?: (info: SamplerStepInfo) => void;
   /** Also return every z along the way (see {@link SampleWithTrajectory}). Default false. */
   readonly returnTrajectory?: boolean;
+  /**
+   * "exact" (default, float64 coefficients) or "reference" (each coefficient gathered from the
+   * schedule rounded to float32 first, as the PyTorch reference; `numerics.ts`). Applies to
+   * the (x0, eps) conversions of every sampler and to DDIM's update; the DDPM and
+   * DPM-Solver++ updates stay float64.
+   */
+  readonly numerics?: Numerics;
 }
 
 /** A sample with its trajectory. */
@@ -73,6 +81,7 @@ export type StepRule = (
  * Queries `denoiser` at (z, t) and converts its prediction to (x0, eps). With `clipX0`, x0 is
  * clipped to [-1, 1] and eps re-derived from the clipped x0 (eps = (z - sqrt(abar_t) x0) /
  * sqrt(1 - abar_t)), as the reference sampler does for both of its parameterisations.
+ * `numerics` (default "exact") as in {@link SamplerOptions.numerics}.
  * @throws RangeError if the output's shape differs from z or it holds non-finite values.
  */
 export async function estimateX0Eps(
@@ -81,16 +90,17 @@ export async function estimateX0Eps(
   z: Batch,
   t: number,
   clipX0: boolean,
+  numerics: Numerics = "exact",
 ): Promise<X0EpsEstimate> {
   const pred = await denoiser.predict(z, t);
   checkSameShape("zT", z, "denoiser output", pred);
   if (!pred.data.every(Number.isFinite)) {
     throw new RangeError(`denoiser output at t=${t} must be finite, got NaN or Infinity`);
   }
-  const est = toX0AndEps(schedule, z, pred, denoiser.parameterization, t);
+  const est = toX0AndEps(schedule, z, pred, denoiser.parameterization, t, numerics);
   if (!clipX0) return est;
   const x0 = clip(est.x0, -1, 1);
-  return { x0, eps: epsFromX0(schedule, z, x0, t) };
+  return { x0, eps: epsFromX0(schedule, z, x0, t, numerics) };
 }
 
 /** Returns z + sigma * n with n ~ N(0, I) drawn from `rng` (z.data.length draws). */
@@ -113,6 +123,7 @@ export async function runSampler(
   rule: StepRule,
 ): Promise<Batch | SampleWithTrajectory> {
   const { path, clipX0 = false, clipOutput = false, onStep, returnTrajectory = false } = options;
+  const numerics = options.numerics ?? "exact";
   checkPath(path, schedule.maxIndex);
   if (zT.shape.length < 2 || !zT.data.every(Number.isFinite)) {
     throw new RangeError(`zT must be a finite Batch [B, ...dims], got shape [${zT.shape}]`);
@@ -122,7 +133,7 @@ export async function runSampler(
   let z = zT;
   for (let i = 0; i < total; i++) {
     const t = path[i], s = path[i + 1];
-    z = rule(z, await estimateX0Eps(denoiser, schedule, z, t, clipX0), t, s, i, total);
+    z = rule(z, await estimateX0Eps(denoiser, schedule, z, t, clipX0, numerics), t, s, i, total);
     if (i === total - 1 && clipOutput) z = clip(z, -1, 1);
     if (returnTrajectory) trajectory.push(z);
     onStep?.({ step: i + 1, total, t, s });

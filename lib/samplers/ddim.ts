@@ -13,6 +13,7 @@
 import { axpby, type Batch } from "../core/batch.ts";
 import { Rng } from "../core/rng.ts";
 import type { Denoiser } from "../diffusion/denoiser.ts";
+import { gathered } from "../diffusion/numerics.ts";
 import { alphaBarAt, type DiscreteSchedule } from "../diffusion/schedule.ts";
 import { strideTimesteps } from "../diffusion/timesteps.ts";
 import { addNoise, runSampler, type SamplerOptions, type SampleWithTrajectory } from "./common.ts";
@@ -66,7 +67,13 @@ export async function ddim(
         `eta=${eta} is too large for the step ${t} -> ${s}: sigma^2 exceeds 1 - abar_s`,
       );
     }
-    const zs = axpby(Math.sqrt(abS), x0, Math.sqrt(Math.max(0, dir2)), eps);
+    const numerics = options.numerics ?? "exact";
+    const zs = axpby(
+      gathered(Math.sqrt(abS), numerics),
+      x0,
+      gathered(Math.sqrt(Math.max(0, dir2)), numerics),
+      eps,
+    );
     return sigma > 0 ? addNoise(zs, sigma, rng) : zs;
   });
 }
