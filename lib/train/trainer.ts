@@ -314,7 +314,7 @@ export class Trainer<B> {
       const { loss, metrics } = this.trainStep();
       const step = this.#step;
       const lr = metrics.lr ?? metrics[`lr_${Object.keys(o.models)[0]}`];
-      progress.update({ step, loss, batchSize: o.batchSize, extra: { lr } });
+      await progress.update({ step, loss, batchSize: o.batchSize, extra: { lr } });
       let line: Record<string, number> | null = step % logEvery === 0 || step === totalSteps
         ? { step, loss, ...metrics, seconds: (performance.now() - t0) / 1000 }
         : null;
