@@ -126,60 +126,40 @@ export function qSample(
   return combine(qSampleCoef, schedule, t, x0, eps, "x0", "eps", numerics);
 }
 
-/** x0 = (z - sqrt(1-abar) eps) / sqrt(abar); z, eps `[B, ...dims]`. Throws where abar = 0. */
-export function x0FromEps(
+/**
+ * A Batch-level conversion `out = c1(abar_t) * first + c2(abar_t) * second` per sample, for
+ * `first`, `second` `[B, ...dims]` of one shape and `t` one index or one per sample;
+ * `numerics` defaults to "exact".
+ */
+export type Conversion = (
   schedule: DiscreteSchedule,
-  z: Batch,
-  eps: Batch,
+  first: Batch,
+  second: Batch,
   t: TimeIndex,
-  numerics: Numerics = "exact",
-): Batch {
-  return combine(x0FromEpsCoef, schedule, t, z, eps, "z", "eps", numerics);
+  numerics?: Numerics,
+) => Batch;
+
+/** The {@link Conversion} of `coef`, naming its arguments `nameFirst`, `nameSecond` in errors. */
+function conversion(coef: (abar: number) => CoefPair, nameFirst: string, nameSecond: string) {
+  const f: Conversion = (schedule, first, second, t, numerics = "exact") =>
+    combine(coef, schedule, t, first, second, nameFirst, nameSecond, numerics);
+  return f;
 }
 
-/** eps = (z - sqrt(abar) x0) / sqrt(1-abar); z, x0 `[B, ...dims]`. Throws at t = -1 (abar = 1). */
-export function epsFromX0(
-  schedule: DiscreteSchedule,
-  z: Batch,
-  x0: Batch,
-  t: TimeIndex,
-  numerics: Numerics = "exact",
-): Batch {
-  return combine(epsFromX0Coef, schedule, t, z, x0, "z", "x0", numerics);
-}
+/** x0 = (z - sqrt(1-abar) eps) / sqrt(abar): `x0FromEps(schedule, z, eps, t)`. Throws where abar = 0. */
+export const x0FromEps: Conversion = conversion(x0FromEpsCoef, "z", "eps");
 
-/** v = sqrt(abar) eps - sqrt(1-abar) x0; x0, eps `[B, ...dims]`. */
-export function vFromX0Eps(
-  schedule: DiscreteSchedule,
-  x0: Batch,
-  eps: Batch,
-  t: TimeIndex,
-  numerics: Numerics = "exact",
-): Batch {
-  return combine(vFromX0EpsCoef, schedule, t, x0, eps, "x0", "eps", numerics);
-}
+/** eps = (z - sqrt(abar) x0) / sqrt(1-abar): `epsFromX0(schedule, z, x0, t)`. Throws at t = -1. */
+export const epsFromX0: Conversion = conversion(epsFromX0Coef, "z", "x0");
 
-/** x0 = sqrt(abar) z - sqrt(1-abar) v; z, v `[B, ...dims]`. */
-export function x0FromV(
-  schedule: DiscreteSchedule,
-  z: Batch,
-  v: Batch,
-  t: TimeIndex,
-  numerics: Numerics = "exact",
-): Batch {
-  return combine(x0FromVCoef, schedule, t, z, v, "z", "v", numerics);
-}
+/** v = sqrt(abar) eps - sqrt(1-abar) x0: `vFromX0Eps(schedule, x0, eps, t)`. */
+export const vFromX0Eps: Conversion = conversion(vFromX0EpsCoef, "x0", "eps");
 
-/** eps = sqrt(1-abar) z + sqrt(abar) v; z, v `[B, ...dims]`. */
-export function epsFromV(
-  schedule: DiscreteSchedule,
-  z: Batch,
-  v: Batch,
-  t: TimeIndex,
-  numerics: Numerics = "exact",
-): Batch {
-  return combine(epsFromVCoef, schedule, t, z, v, "z", "v", numerics);
-}
+/** x0 = sqrt(abar) z - sqrt(1-abar) v: `x0FromV(schedule, z, v, t)`. */
+export const x0FromV: Conversion = conversion(x0FromVCoef, "z", "v");
+
+/** eps = sqrt(1-abar) z + sqrt(abar) v: `epsFromV(schedule, z, v, t)`. */
+export const epsFromV: Conversion = conversion(epsFromVCoef, "z", "v");
 
 /**
  * Turns a denoiser's prediction in any parameterisation into the pair (x0, eps) that samplers
