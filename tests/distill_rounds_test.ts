@@ -24,6 +24,7 @@ import { networkTeacher } from "../lib/distill/rounds.ts";
 import { DISTILL_DEFAULTS, parseDistillArgs } from "../lib/cli/distill.ts";
 import { UsageError } from "../lib/cli/args.ts";
 import { useCpu } from "./distill_helpers.ts";
+import { killedAt } from "./kill_helpers.ts";
 
 await useCpu();
 
@@ -393,10 +394,14 @@ Deno.test("parseDistillArgs (deno task distill): flags > --config file > default
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("distillRound rdd: resumed after a crash = uninterrupted (weights, head, queue)", async () => {
-  const teacher = tinyTeacher(40);
+/**
+ * A resumable 3-step RDD round (checkpoint every step) of a tiny teacher on fixed images;
+ * `crashing(n)` gives its data with a simulated crash at batch n.
+ */
+function rddSetup(seed: number) {
+  const teacher = tinyTeacher(seed);
   const classifier = createClassifier({ imageSize: S, inChannels: 1, numClasses: 3, width: 4 });
-  const set = tinyImages(B, 41);
+  const set = tinyImages(B, seed + 1);
   const crashing = (after: number): DataSource<tf.Tensor4D> => {
     const inner = fixedImages(set);
     let n = 0;
@@ -408,7 +413,7 @@ Deno.test("distillRound rdd: resumed after a crash = uninterrupted (weights, hea
       },
     };
   };
-  const run = (runDir: string, data: DataSource<tf.Tensor4D>) =>
+  const run = (runDir: string, data: DataSource<tf.Tensor4D> = fixedImages(set)) =>
     distillRound({
       teacher,
       schedule,
@@ -426,6 +431,11 @@ Deno.test("distillRound rdd: resumed after a crash = uninterrupted (weights, hea
       checkpointEvery: 1,
       print: () => {},
     });
+  return { teacher, classifier, set, crashing, run };
+}
+
+Deno.test("distillRound rdd: resumed after a crash = uninterrupted (weights, head, queue)", async () => {
+  const { teacher, classifier, set, crashing, run } = rddSetup(40);
   const dirA = await Deno.makeTempDir(), dirB = await Deno.makeTempDir();
   const a = await run(dirA, fixedImages(set));
   await assertRejects(() => run(dirB, crashing(2)), Error, "simulated crash");
@@ -437,4 +447,65 @@ Deno.test("distillRound rdd: resumed after a crash = uninterrupted (weights, hea
   [teacher, classifier, a.student, a.head!, b.student, b.head!].forEach((m) => m.dispose());
   await Deno.remove(dirA, { recursive: true });
   await Deno.remove(dirB, { recursive: true });
+});
+
+Deno.test("distillRound rdd: the memory queue is in each checkpoint before latest names it", async () => {
+  const { teacher, classifier, run } = rddSetup(50);
+  const dir = await Deno.makeTempDir();
+  const rename = Deno.rename;
+  const seen: string[] = [];
+  Deno.rename = async (from: string | URL, to: string | URL) => {
+    if (String(to) === `${dir}/checkpoints/latest`) {
+      const name = (await Deno.readTextFile(from)).trim();
+      const files = (await Array.fromAsync(Deno.readDir(`${dir}/checkpoints/${name}`)))
+        .map((e) => e.name);
+      for (const f of ["queue.json", "queue.bin", "student.json", "head.json", "state.json"]) {
+        assert(files.includes(f), `${name} lacks ${f} when latest moves to it: ${files}`);
+      }
+      seen.push(name);
+    }
+    return await rename(from, to);
+  };
+  try {
+    const r = await run(dir);
+    [r.student, r.head!].forEach((m) => m.dispose());
+  } finally {
+    Deno.rename = rename;
+  }
+  assertEquals(seen, ["step_00000001", "step_00000002", "step_00000003"]);
+  [teacher, classifier].forEach((m) => m.dispose());
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test({
+  name: "distillRound rdd: a kill before any write of a checkpoint resumes to the same losses",
+  ignore: Deno.env.get("RDD_SLOW") !== "1",
+  fn: async () => {
+    const { teacher, classifier, crashing, run } = rddSetup(60);
+    const dirA = await Deno.makeTempDir();
+    const a = await run(dirA);
+    const base = await Deno.makeTempDir(); // crashed after step 1 (checkpoint 1 written)
+    await assertRejects(() => run(base, crashing(1)), Error, "simulated crash");
+    let writes = 0; // counted by the first pass (k = -1: not killed)
+    for (let k = -1; k < writes; k++) {
+      const dir = await Deno.makeTempDir();
+      await new Deno.Command("cp", { args: ["-r", `${base}/.`, dir] }).output();
+      // Step 2 and its checkpoint, killed before write k (then a crash at batch 3).
+      const n = await killedAt(k, () =>
+        run(dir, crashing(1)).catch((e) => {
+          if ((e as Error).message !== "simulated crash") throw e;
+        }));
+      if (k === -1) writes = n;
+      const b = await run(dir);
+      assertEquals(b.losses, a.losses.slice(3 - b.losses.length), `kill at write ${k}`);
+      assertLess(maxDiff(weightsOf(a.student), weightsOf(b.student)), 1e-6);
+      assertLess(maxDiff(weightsOf(a.head!), weightsOf(b.head!)), 1e-6);
+      [b.student, b.head!].forEach((m) => m.dispose());
+      await Deno.remove(dir, { recursive: true });
+    }
+    assert(writes >= 8, `a checkpoint write has several steps, saw ${writes}`);
+    [teacher, classifier, a.student, a.head!].forEach((m) => m.dispose());
+    await Deno.remove(dirA, { recursive: true });
+    await Deno.remove(base, { recursive: true });
+  },
 });

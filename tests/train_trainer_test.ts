@@ -7,6 +7,7 @@ import {
   type TrainerOptions,
 } from "../lib/train/trainer.ts";
 import { learningRateAt } from "../lib/train/optim.ts";
+import { killedAt } from "./kill_helpers.ts";
 import {
   loadCheckpoint,
   loadLayersModelFiles,
@@ -154,33 +155,6 @@ Deno.test("trainer: resume refuses a checkpoint written with another config", as
   assertThrows(() => new Trainer<XY>({ ...other.options, models: {} }), RangeError, "models");
   await Deno.remove(dir, { recursive: true });
 });
-
-const FS_WRITES = ["mkdir", "writeFile", "writeTextFile", "rename", "remove"] as const;
-
-/**
- * Runs `fn` as a process killed just before its `k`-th file-system write (0-based; mkdir,
- * writeFile, writeTextFile, rename, remove): that call and everything after it never
- * happen. Returns the number of writes `fn` attempted (all of them when it was not killed).
- */
-async function killedAt(k: number, fn: () => Promise<unknown>): Promise<number> {
-  const d = Deno as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const saved = FS_WRITES.map((n) => d[n]);
-  let count = 0;
-  FS_WRITES.forEach((n, i) => {
-    d[n] = (...a: unknown[]) => {
-      if (count++ === k) throw new Error("killed");
-      return saved[i].apply(Deno, a);
-    };
-  });
-  try {
-    await fn();
-  } catch (e) {
-    if ((e as Error).message !== "killed") throw e;
-  } finally {
-    FS_WRITES.forEach((n, i) => d[n] = saved[i]);
-  }
-  return count;
-}
 
 async function listDir(dir: string): Promise<string[]> {
   return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
