@@ -3,15 +3,22 @@
  * step (batch 32: forward, MSE, backward, Adam) per backend, next to PyTorch CPU running the
  * same architecture (bench/torch_unet.py via Debian's /usr/bin/python3) in the same run.
  *
- * Usage: deno task bench [--repeats N] [--configs tiny,mnist] [--no-torch] [--no-stock]
- *        [--no-wasm] [--no-webgpu] [--threads 1,2]   (GEMM threads of the fast cpu path; one row
- *        each)
+ * Usage: deno task bench [--repeats N] [--configs tiny,mnist,cifar10] [--no-torch] [--no-stock]
+ *        [--no-wasm] [--no-webgpu] [--no-distill] [--no-sampling] [--sample-n N]
+ *        [--threads 1,2]   (GEMM threads of the fast cpu path; one row each)
+ * `cifar10` is the reference's CIFAR-10 UNet of configs/cifar10_teacher.json (35.7M parameters),
+ * timed at smaller batches and at most 2 repeats (labelled), fast cpu and torch only.
+ * Then two more tables: one distillation step (PD, RCFD, RDD; bench/distill_step.ts vs
+ * bench/torch_distill.py, shipped MNIST teacher and classifier, batch 32, queue 20000, contrast
+ * 4096) and sampling (bench/sampling.ts: the teacher's 128-step DDIM vs 128 forward passes,
+ * and a 1-step student's speed-up next to the NFE ratio).
  * Each case runs in its own process (bench/measure.ts) under a time cap. The stock tfjs cpu
  * backend is ~1000x slower, so it is timed on a small batch only (labelled); the wasm backend
  * and the webgpu software adapter likewise. Prints a markdown table; medians with min-max spread; "x torch"
  * is relative to the faster of torch at 1 and 2 threads.
  */
 import { UNET_PRESETS, type UNetConfig, unetFlops, unetParamCount } from "../lib/models/unet.ts";
+import { readRunConfig, teacherModelConfig } from "../lib/train/run_config.ts";
 
 const FORWARD_BATCH = 64;
 const TRAIN_BATCH = 32;
@@ -23,6 +30,8 @@ const here = new URL(".", import.meta.url);
  * (measured: a fresh 1M-float elementwise op 16-20 ms -> 9-10 ms).
  */
 const MALLOC_ENV = { MALLOC_MMAP_MAX_: "0", MALLOC_TRIM_THRESHOLD_: "100000000000" };
+/** Permissions of the measuring Deno processes. */
+const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"];
 
 /** One timed case. */
 interface Case {
@@ -87,11 +96,10 @@ async function measure(
   capSeconds: number,
   env: Record<string, string>,
 ): Promise<Case | undefined> {
-  const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"];
   const script = new URL("measure.ts", here).pathname;
   const args = [
     "run",
-    ...perms,
+    ...PERMS,
     script,
     backend,
     mode,
@@ -103,7 +111,12 @@ async function measure(
   return r ? { backend, mode, batch, seconds: r.seconds as number[] } : undefined;
 }
 
-async function torchCases(cfg: UNetConfig, repeats: number, threads: number): Promise<Case[]> {
+async function torchCases(
+  cfg: UNetConfig,
+  repeats: number,
+  threads: number,
+  batches: { forward: number; train: number },
+): Promise<Case[]> {
   const script = new URL("torch_unet.py", here).pathname;
   try {
     await Deno.stat(TORCH_PYTHON);
@@ -121,6 +134,10 @@ async function torchCases(cfg: UNetConfig, repeats: number, threads: number): Pr
         String(threads),
         "--repeats",
         String(repeats),
+        "--fwd-batch",
+        String(batches.forward),
+        "--train-batch",
+        String(batches.train),
       ],
       900,
       MALLOC_ENV,
@@ -131,8 +148,8 @@ async function torchCases(cfg: UNetConfig, repeats: number, threads: number): Pr
   const note = params === unetParamCount(cfg) ? undefined : `param mismatch: torch ${params}`;
   const backend = `torch ${r.torch} (${threads} thr)`;
   return [
-    { backend, mode: "forward", batch: FORWARD_BATCH, seconds: r.fwd_s as number[], note },
-    { backend, mode: "train", batch: TRAIN_BATCH, seconds: r.train_s as number[], note },
+    { backend, mode: "forward", batch: batches.forward, seconds: r.fwd_s as number[], note },
+    { backend, mode: "train", batch: batches.train, seconds: r.train_s as number[], note },
   ];
 }
 
@@ -153,10 +170,133 @@ function row(c: Case, cfgName: string, flops: number, torch: Case[]): string {
   } | ${spread} | ${gflops.toPrecision(3)} | ${ratio} | ${c.note ?? ""} |`;
 }
 
+/** A UNet to time: its config, batches, repeats, a row note, and whether slow backends run. */
+interface BenchConfig {
+  cfg: UNetConfig;
+  batches: { forward: number; train: number };
+  reps: number;
+  note?: string;
+  presetOnly: boolean;
+}
+
+/**
+ * A preset of UNET_PRESETS at the standard batches, or `cifar10`: the UNet of
+ * configs/cifar10_teacher.json at batches 8 / 4 and at most 2 repeats (fast cpu and torch).
+ */
+async function benchConfig(name: string, repeats: number): Promise<BenchConfig> {
+  if (name in UNET_PRESETS) {
+    const preset = UNET_PRESETS[name as keyof typeof UNET_PRESETS];
+    return {
+      cfg: JSON.parse(JSON.stringify(preset)) as UNetConfig,
+      batches: { forward: FORWARD_BATCH, train: TRAIN_BATCH },
+      reps: repeats,
+      presetOnly: true,
+    };
+  }
+  if (name !== "cifar10") {
+    throw new RangeError(
+      `--configs: unknown config ${name} (${Object.keys(UNET_PRESETS)}, cifar10)`,
+    );
+  }
+  const c = await readRunConfig(new URL("../configs/cifar10_teacher.json", here).pathname);
+  if (c.kind !== "teacher") throw new Error("configs/cifar10_teacher.json is not a teacher run");
+  const reps = Math.min(repeats, 2);
+  return {
+    cfg: teacherModelConfig(c),
+    batches: { forward: 8, train: 4 },
+    reps,
+    note: `CIFAR-10 UNet: batch fwd 8 / train 4, ${reps} repeats`,
+    presetOnly: false,
+  };
+}
+
+/** `| label | backend | 1/s median | 1/s min-max | x ref |` for per-call seconds. */
+function rateRow(label: string, backend: string, seconds: number[], ref?: number[]): string {
+  const rate = 1 / median(seconds);
+  const ratio = ref ? (rate * median(ref)).toPrecision(3) : "";
+  const spread = `${(1 / Math.max(...seconds)).toPrecision(3)}-${
+    (1 / Math.min(...seconds)).toPrecision(3)
+  }`;
+  return `| ${label} | ${backend} | ${rate.toPrecision(3)} | ${spread} | ${ratio} |`;
+}
+
+/** The distillation-step table: PD, RCFD, RDD, ours per thread count next to torch at 1, 2. */
+async function distillRows(threadList: string[], repeats: number): Promise<string[]> {
+  const lines = [
+    "distillation step: shipped MNIST teacher (8 -> 4) and classifier, batch 32, queue 20000, " +
+    "contrast 4096",
+    "| method | backend | steps/s (median) | steps/s min-max | x torch |",
+    "|---|---|---|---|---|",
+  ];
+  const script = new URL("distill_step.ts", here).pathname;
+  const torchScript = new URL("torch_distill.py", here).pathname;
+  const hasTorch = !flag("--no-torch") &&
+    await Deno.stat(TORCH_PYTHON).then(() => true, () => false);
+  for (const method of ["pd", "rcfd", "rdd"]) {
+    const ours: [string, number[]][] = [];
+    for (const threads of threadList) {
+      const r = lastJsonLine(
+        await runCapped(
+          Deno.execPath(),
+          ["run", ...PERMS, script, method, "32", `${repeats}`],
+          900,
+          {
+            RDD_BLAS_THREADS: threads,
+            ...MALLOC_ENV,
+          },
+        ),
+      );
+      if (r) ours.push([`tfjs fast-cpu (${threads} thr)`, r.seconds as number[]]);
+    }
+    const torch: [string, number[]][] = [];
+    for (const threads of hasTorch ? [1, 2] : []) {
+      const args = [torchScript, "--method", method, "--threads", `${threads}`];
+      const r = lastJsonLine(
+        await runCapped(TORCH_PYTHON, [...args, "--repeats", `${repeats}`], 900, MALLOC_ENV),
+      );
+      if (r) torch.push([`torch ${r.torch} (${threads} thr)`, r.seconds as number[]]);
+    }
+    // ratio against the faster torch run
+    const ref = torch.map(([, s]) => s).sort((a, b) => median(b) - median(a)).pop();
+    for (const [backend, s] of ours) lines.push(rateRow(method, backend, s, ref));
+    for (const [backend, s] of torch) lines.push(rateRow(method, backend, s));
+  }
+  return lines;
+}
+
+/** The sampling table of bench/sampling.ts (n images in one batch, fast cpu, 1 thread). */
+async function samplingRows(n: number, repeats: number): Promise<string[]> {
+  const script = new URL("sampling.ts", here).pathname;
+  const r = lastJsonLine(
+    await runCapped(Deno.execPath(), ["run", ...PERMS, script, `${n}`, `${repeats}`], 900, {
+      RDD_BLAS_THREADS: "1",
+      ...MALLOC_ENV,
+    }),
+  );
+  if (!r) return ["sampling: failed (see stderr)"];
+  const fwd = median(r.forwardMs as number[]);
+  const d128 = median(r.ddim128Ms as number[]), d1 = median(r.ddim1Ms as number[]);
+  const speedup = d128 / d1;
+  return [
+    `sampling: shipped MNIST teacher (T = 128), ${n} images in one batch, fast cpu (1 thr)`,
+    "| quantity | value | goal |",
+    "|---|---|---|",
+    `| forward pass, ms/image | ${fwd.toPrecision(3)} | |`,
+    `| teacher 128-step DDIM, ms/image | ${d128.toPrecision(4)} | |`,
+    `| DDIM overhead over 128 x forward | ${
+      (100 * (d128 / (128 * fwd) - 1)).toFixed(1)
+    }% | <= 5% |`,
+    `| 1-step student, ms/image | ${d1.toPrecision(3)} | |`,
+    `| speed-up 1-step vs 128-step DDIM (NFE ratio 128) | ${speedup.toPrecision(4)}x = ${
+      (speedup / 128).toFixed(3)
+    } x NFE ratio | >= 0.95 x |`,
+  ];
+}
+
 async function main(): Promise<void> {
   const repeats = Number(option("--repeats", "3"));
   const threadList = option("--threads", Deno.env.get("RDD_BLAS_THREADS") ?? "1").split(",");
-  const names = option("--configs", "tiny,mnist").split(",") as (keyof typeof UNET_PRESETS)[];
+  const names = option("--configs", "tiny,mnist,cifar10").split(",");
   if (!Number.isInteger(repeats) || repeats < 1) {
     throw new RangeError(`--repeats: expected an integer >= 1, got ${repeats}`);
   }
@@ -168,9 +308,7 @@ async function main(): Promise<void> {
     "|---|---|---|---|---|---|---|---|---|",
   ];
   for (const name of names) {
-    const preset = UNET_PRESETS[name];
-    if (!preset) throw new RangeError(`--configs: unknown config ${name}`);
-    const cfg = JSON.parse(JSON.stringify(preset)) as UNetConfig;
+    const { cfg, batches, reps, note, presetOnly } = await benchConfig(name, repeats);
     const flops = unetFlops(cfg);
     console.error(
       `${name}: ${unetParamCount(cfg)} params, ${(flops / 1e9).toFixed(3)} GFLOP/img forward`,
@@ -180,31 +318,30 @@ async function main(): Promise<void> {
     // ours and torch back to back, so that both see the same machine load
     for (const threads of threadList) {
       for (const mode of ["forward", "train"] as const) {
-        const batch = mode === "train" ? TRAIN_BATCH : FORWARD_BATCH;
-        const c = await measure("fast-cpu", mode, batch, repeats, cfg, 900, {
+        const c = await measure("fast-cpu", mode, batches[mode], reps, cfg, 900, {
           ...env,
           RDD_BLAS_THREADS: threads,
         });
-        if (c) cases.push({ ...c, backend: `tfjs fast-cpu (${threads} thr)` });
+        if (c) cases.push({ ...c, backend: `tfjs fast-cpu (${threads} thr)`, note });
       }
     }
     // torch at 1 and 2 threads: on a busy machine 2 threads can be 10x slower than 1
     const torch = flag("--no-torch")
       ? []
-      : [...await torchCases(cfg, repeats, 1), ...await torchCases(cfg, repeats, 2)];
-    if (!flag("--no-stock")) {
+      : [...await torchCases(cfg, reps, 1, batches), ...await torchCases(cfg, reps, 2, batches)];
+    if (!flag("--no-stock") && presetOnly) {
       for (const mode of ["forward", "train"] as const) {
         const c = await measure("stock-cpu", mode, 2, 1, cfg, 300, env);
         if (c) cases.push({ ...c, backend: "tfjs stock cpu", note: "batch 2, 1 call" });
       }
     }
-    if (!flag("--no-wasm")) {
+    if (!flag("--no-wasm") && presetOnly) {
       for (const mode of ["forward", "train"] as const) {
         const c = await measure("wasm", mode, 8, 1, cfg, 300, env);
         if (c) cases.push({ ...c, backend: "tfjs wasm (1 thr)", note: "batch 8, 1 call" });
       }
     }
-    if (!flag("--no-webgpu") && (await navigator.gpu?.requestAdapter())) {
+    if (!flag("--no-webgpu") && presetOnly && (await navigator.gpu?.requestAdapter())) {
       for (const mode of ["forward", "train"] as const) {
         const c = await measure("webgpu", mode, 4, 1, cfg, 120, env);
         if (c) {
@@ -217,6 +354,10 @@ async function main(): Promise<void> {
       }
     }
     for (const c of [...cases, ...torch]) lines.push(row(c, name, flops, torch));
+  }
+  if (!flag("--no-distill")) lines.push("", ...await distillRows(threadList, repeats));
+  if (!flag("--no-sampling")) {
+    lines.push("", ...await samplingRows(Number(option("--sample-n", "32")), repeats));
   }
   console.log(lines.join("\n"));
 }

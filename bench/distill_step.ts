@@ -1,0 +1,70 @@
+/**
+ * Worker of bench/run.ts: times the optimiser step of one distillation round (PD, RCFD or RDD)
+ * in a fresh process on the fast CPU backend and prints one JSON line
+ * `{method, batch, seconds: number[]}`.
+ *
+ * The step is the toolkit's own (`distillRound`: two teacher DDIM steps for the PD target, the
+ * student's forward and backward, for RCFD/RDD the frozen classifier on both sides and the
+ * relational terms with the reference's queue of 20000 and contrast set of 4096), on the
+ * shipped MNIST teacher (data/teacher, 8 -> 4 steps) and classifier (data/classifier) with
+ * MNIST batches. Per-step seconds come from the round's metrics.jsonl (logged every step); the
+ * first step is the untimed warm-up.
+ *
+ * Usage: deno run <perms> bench/distill_step.ts <pd|rcfd|rdd> <batch> <repeats>
+ */
+import * as tf from "@tensorflow/tfjs";
+import { enableFastCpu } from "../lib/tfjs/fast_cpu.ts";
+import "../lib/models/unet.ts";
+import { distillRound } from "../lib/distill/rounds.ts";
+import type { RddPresetName } from "../lib/distill/rdd_objective.ts";
+import { loadLayersModelFiles } from "../lib/train/checkpoint.ts";
+import {
+  imageDataSource,
+  loadRunData,
+  readRunConfig,
+  teacherSchedule,
+} from "../lib/train/run_config.ts";
+
+const [method, batchArg, repeatsArg] = Deno.args;
+const batch = Number(batchArg), repeats = Number(repeatsArg);
+if (!["pd", "rcfd", "rdd"].includes(method)) {
+  throw new TypeError(`method: expected pd | rcfd | rdd, got ${method}`);
+}
+if (!Number.isInteger(batch) || batch < 1 || !Number.isInteger(repeats) || repeats < 1) {
+  throw new RangeError(`batch, repeats: expected integers >= 1, got ${batchArg}, ${repeatsArg}`);
+}
+await tf.setBackend("cpu");
+const status = enableFastCpu();
+if (!status.enabled) throw new Error(`fast cpu unavailable: ${status.reason}`);
+
+const root = new URL("..", import.meta.url).pathname;
+const config = await readRunConfig(`${root}data/teacher/config.json`);
+if (config.kind !== "teacher") throw new Error("data/teacher/config.json is not a teacher run");
+const teacher = await loadLayersModelFiles(`${root}data/teacher/model`);
+const classifier = await loadLayersModelFiles(`${root}data/classifier/model`);
+const { train } = await loadRunData(config);
+const runDir = await Deno.makeTempDir({ prefix: "bench_distill_" });
+try {
+  await distillRound({
+    teacher,
+    classifier,
+    schedule: teacherSchedule(config),
+    parameterization: config.parameterization ?? "x0",
+    teacherSteps: 8,
+    method: method as RddPresetName,
+    rdd: { queueSize: 20000, contrastSize: 4096 },
+    data: imageDataSource(train, { batchSize: batch, seed: 1 }).images,
+    steps: repeats + 1,
+    seed: 0,
+    batchSize: batch,
+    runDir,
+    logEvery: 1,
+    print: () => {},
+  });
+  const lines = (await Deno.readTextFile(`${runDir}/metrics.jsonl`)).trim().split("\n");
+  const at = lines.map((l) => JSON.parse(l).seconds as number);
+  const seconds = at.slice(1).map((s, i) => s - at[i]);
+  console.log(JSON.stringify({ method, batch, seconds }));
+} finally {
+  await Deno.remove(runDir, { recursive: true });
+}
