@@ -81,10 +81,15 @@ export interface MemoryQueueOptions {
 
 /** Everything needed to resume a queue exactly (for checkpoints). */
 export interface MemoryQueueState {
+  /** Number of rows M. */
   readonly size: number;
+  /** Embedding length C. */
   readonly dim: number;
+  /** Next write position, 0..M-1. */
   readonly pointer: number;
+  /** Enqueue calls so far. */
   readonly updates: number;
+  /** State of the queue's generator (initial bank done; enqueue choices to come). */
   readonly rng: RngState;
   /** Row-major `[size, dim]` bank. */
   readonly bank: Float32Array;
@@ -108,6 +113,7 @@ export class MemoryQueue {
   #rng: Rng;
 
   /**
+   * A queue of `options.size` seeded random unit rows.
    * @param dim embedding length C >= 1.
    * @param options size (default 20000), enqueuePerStep (default min(128, size)), seed (default 0).
    */

@@ -36,7 +36,9 @@ export type AlphasBarTable = Pick<DiscreteSchedule, "alphasBar">;
 
 /** A teacher's prediction at noisy `z`: clean image and noise, both `[B, H, W, C]`. */
 export interface X0EpsPrediction {
+  /** The clean-image prediction. */
   readonly x0: tf.Tensor4D;
+  /** The noise prediction. */
   readonly eps: tf.Tensor4D;
 }
 

@@ -180,6 +180,7 @@ export interface PixelTargets {
 export interface RddLossResult {
   /** sum of weight * term (scalar). */
   readonly total: tf.Scalar;
+  /** The unweighted terms that had a non-zero weight (scalars), by name. */
   readonly terms: {
     readonly pixel?: tf.Scalar;
     readonly gt?: tf.Scalar;

@@ -46,7 +46,10 @@ export class TorchBatchNorm extends tf.layers.Layer {
   #runningVar?: tf.LayerVariable;
   #numBatchesTracked?: tf.LayerVariable;
 
-  /** @param args momentum (default 0.1), epsilon (default 1e-5), name. */
+  /**
+   * A new layer; its weights are created on the first call.
+   * @param args momentum (default 0.1), epsilon (default 1e-5), name.
+   */
   constructor(args: TorchBatchNormArgs = {}) {
     super({ name: args.name });
     this.momentum = args.momentum ?? 0.1;

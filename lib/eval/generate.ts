@@ -39,6 +39,7 @@ export interface GenerateOptions {
 
 /** Generated images `[n, H, W, C]` (float32 in [-1, 1]) with their cost. */
 export interface Generated {
+  /** The images, `[n, H, W, C]`. */
   images: ImageArray;
   /** Network evaluations per image. */
   nfe: number;

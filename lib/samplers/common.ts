@@ -59,7 +59,9 @@ export interface SampleWithTrajectory {
 
 /** The denoiser's estimates at one step, both shaped like z. */
 export interface X0EpsEstimate {
+  /** Estimated clean data. */
   readonly x0: Batch;
+  /** Estimated noise. */
   readonly eps: Batch;
 }
 

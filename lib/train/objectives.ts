@@ -89,7 +89,9 @@ export function teacherObjective(
 
 /** A labelled batch for classifier training: images `[B,H,W,C]` and integer labels `[B]`. */
 export interface LabelledBatch {
+  /** Images `[B, H, W, C]`. */
   x: tf.Tensor4D;
+  /** Integer class labels `[B]` (any numeric dtype). */
   y: tf.Tensor1D;
 }
 
