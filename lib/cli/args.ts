@@ -6,16 +6,17 @@
  * `deno task NAME -- --flag` on to the script) is dropped, so both documented forms work.
  *
  * {@link runCommand} runs a command's main function: `--help` prints the help and exits 0; a
- * user error ({@link UsageError} for flags, `ConfigError` for config files) is printed as ONE
+ * user error (a `UserError`: {@link UsageError} for flags, `ConfigError` for config files,
+ * `RunDirError` for run directories) is printed as ONE
  * line on stderr with exit code 2 and no stack trace; any other error keeps its trace.
  * @module
  */
 import { parseArgs } from "node:util";
 import { checkOneOf } from "../core/checks.ts";
-import { ConfigError } from "../config/errors.ts";
+import { UserError } from "../config/errors.ts";
 
 /** A bad command line (unknown flag, bad value, missing flag); the message names the flag. */
-export class UsageError extends Error {
+export class UsageError extends UserError {
   /** An error with a one-line message such as `--lr: expected a number > 0, got "0"`. */
   constructor(message: string) {
     super(message);
@@ -201,15 +202,10 @@ export function printCheck(settings: Record<string, unknown>): void {
   console.log(`check passed: ${JSON.stringify(settings)}`);
 }
 
-/** True for the errors of bad user input (printed as one line, exit code 2). */
-export function isUserError(e: unknown): e is UsageError | ConfigError {
-  return e instanceof UsageError || e instanceof ConfigError;
-}
-
 /**
  * Runs a command: on `--help`/`-h` prints {@link helpText} and returns (exit 0); otherwise
- * parses the flags ({@link parseFlags}) and awaits `main(flags)`. A user error
- * ({@link UsageError}, `ConfigError`) is printed as one line `error: <message>` on stderr
+ * parses the flags ({@link parseFlags}) and awaits `main(flags)`. A user error (any
+ * `UserError` of lib/config/errors.ts) is printed as one line `error: <message>` on stderr
  * and the process exits with code 2, without a stack trace; other errors propagate with their
  * stack (Deno exits 1).
  */
@@ -225,7 +221,7 @@ export async function runCommand<C extends CommandSpec>(
   try {
     await main(parseFlags(spec, args));
   } catch (e) {
-    if (!isUserError(e)) throw e;
+    if (!(e instanceof UserError)) throw e;
     console.error(`error: ${e.message.replaceAll("\n", " ")}`);
     Deno.exit(2);
   }

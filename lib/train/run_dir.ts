@@ -12,6 +12,7 @@
  * @module
  */
 import { latestCheckpointStep, removeStaleTemporaries, writeFileAtomic } from "./checkpoint.ts";
+import { UserError } from "../config/errors.ts";
 
 /**
  * Config fields (dotted paths) that a resume may change. They are read afresh by the
@@ -38,7 +39,8 @@ export const SAFE_RESUME_FIELDS: readonly string[] = Object.freeze([
 ]);
 
 /** A user error about a run directory (the CLIs print its message as one line). */
-export class RunDirError extends Error {
+export class RunDirError extends UserError {
+  /** An error with a one-line message naming the run directory. */
   constructor(message: string) {
     super(message);
     this.name = "RunDirError";
