@@ -92,6 +92,7 @@ export class ProgressReporter {
   #displayId: string | null = null;
 
   /**
+   * A reporter for a run that ends at `totalSteps`.
    * @param label prefix of each line, e.g. "teacher".
    * @param totalSteps the step count the run ends at (for the ETA).
    * @param options intervalSec (default 10 s for lines, 1 s in a notebook), smoothing (default
