@@ -15,6 +15,7 @@ export * from "./lib/diffusion/param_tf.ts";
 export * from "./lib/train/optim.ts";
 export * from "./lib/train/ema.ts";
 export * from "./lib/train/checkpoint.ts";
+export * from "./lib/train/run_dir.ts";
 export * from "./lib/train/progress.ts";
 export * from "./lib/train/trainer.ts";
 export * from "./lib/train/objectives.ts";

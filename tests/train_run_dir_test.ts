@@ -9,6 +9,8 @@ import {
 } from "../lib/train/run_dir.ts";
 import { saveCheckpoint } from "../lib/train/checkpoint.ts";
 import { parseDistillArgs, runDistill } from "../lib/cli/distill.ts";
+import { trainFromConfig } from "../lib/cli/train.ts";
+import { readRunConfig } from "../lib/train/run_config.ts";
 
 await tf.setBackend("cpu");
 
@@ -150,4 +152,18 @@ Deno.test("runDistill: a run that fails validation leaves no run directory", asy
   await assertRejects(() => runDistill(args), Error, "6");
   assertEquals(await Array.fromAsync(Deno.readDir(parent)), []);
   await Deno.remove(parent, { recursive: true });
+});
+
+Deno.test("trainFromConfig (deno task train): an existing run is refused before anything is written", async () => {
+  const cfg = await readRunConfig("configs/mnist_classifier.json");
+  const dir = await existingRun();
+  const before = await snapshot(dir);
+  await assertRejects(() => trainFromConfig(cfg, { runDir: dir }), RunDirError, "--force");
+  await assertRejects(
+    () => trainFromConfig(cfg, { runDir: dir, resume: true }),
+    RunDirError,
+    'kind (saved "teacher", now "classifier")',
+  );
+  assertEquals(await snapshot(dir), before);
+  await Deno.remove(dir, { recursive: true });
 });

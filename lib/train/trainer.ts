@@ -102,12 +102,21 @@ export interface TrainerOptions<B> {
 
 /** Thrown when the loss becomes NaN or infinite; the last checkpoint is left intact. */
 export class NonFiniteLossError extends Error {
-  constructor(readonly step: number, readonly value: number) {
+  /** 0-based index of the step whose loss was not finite. */
+  readonly step: number;
+  /** The loss (NaN or +-Infinity). */
+  readonly value: number;
+
+  /** An error naming the step and the loss value, with what to do next. */
+  constructor(step: number, value: number) {
     super(
       `loss is ${value} at step ${step}: training stopped; the last good checkpoint (if any) ` +
-        `was kept. Lower the learning rate or enable gradient clipping.`,
+        `was kept. Lower the learning rate (optimizer.lr may change on --resume) or enable ` +
+        `gradient clipping.`,
     );
     this.name = "NonFiniteLossError";
+    this.step = step;
+    this.value = value;
   }
 }
 
@@ -117,14 +126,19 @@ function trainableVariables(model: tf.LayersModel): tf.Variable[] {
 
 /** The training loop. State is real here: optimisers, EMA, RNG, step. */
 export class Trainer<B> {
+  /** The settings this trainer was built with. */
   readonly options: TrainerOptions<B>;
+  /** One optimiser per model name. */
   readonly optimizers: Record<string, AdamOptimizer>;
+  /** EMA of the main model's weights (null without `emaDecay`). */
   readonly ema: Ema | null;
+  /** The run's seeded RNG (restored by {@link Trainer.resume}). */
   rng: Rng;
   #step = 0;
   /** Loss of every step run by this process, in order (for tests and plots). */
   readonly losses: number[] = [];
 
+  /** Builds optimisers and EMA for `options.models`; nothing is read or written yet. */
   constructor(options: TrainerOptions<B>) {
     if (Object.keys(options.models).length === 0) {
       throw new RangeError("models must name at least one model to train");
