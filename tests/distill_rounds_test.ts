@@ -509,3 +509,35 @@ Deno.test({
     await Deno.remove(base, { recursive: true });
   },
 });
+
+Deno.test("pdBatchSource keepData: x0, the noise of z_t and the teacher's x0 at z_t (for gt)", () => {
+  const teacher = tinyTeacher(6);
+  const set = tinyImages(B, 7);
+  const make = (keepData: boolean) =>
+    pdBatchSource({
+      images: fixedImages(set),
+      teacher: networkTeacher(teacher, schedule, "x0"),
+      schedule,
+      teacherSteps: 8,
+      seed: 9,
+      keepData,
+    });
+  const plain = make(false).next();
+  assertEquals(plain.data, undefined);
+  const b = make(true).next();
+  const d = b.data!;
+  assertEquals(d.x0.dataSync(), Float32Array.from(set.images.data.slice(0, B * S * S)));
+  const idx = b.netIndex.dataSync(), zt = b.zt.dataSync(), x0 = d.x0.dataSync();
+  const noise = d.noise.dataSync(), per = zt.length / B;
+  zt.forEach((z, k) => {
+    const ab = schedule.alphasBar[idx[Math.floor(k / per)]];
+    assertAlmostEquals(z, Math.sqrt(ab) * x0[k] + Math.sqrt(1 - ab) * noise[k], 1e-5);
+  });
+  const want = networkTeacher(teacher, schedule, "x0")(b.zt, b.netIndex) as {
+    x0: tf.Tensor;
+    eps: tf.Tensor;
+  };
+  assertEquals(d.teacherX0.dataSync(), want.x0.dataSync());
+  tf.dispose([plain, b, want] as unknown as tf.TensorContainer);
+  teacher.dispose();
+});
