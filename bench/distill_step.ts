@@ -12,18 +12,11 @@
  *
  * Usage: deno run <perms> bench/distill_step.ts <pd|rcfd|rdd> <batch> <repeats>
  */
-import * as tf from "@tensorflow/tfjs";
-import { enableFastCpu } from "../lib/tfjs/fast_cpu.ts";
-import "../lib/models/unet.ts";
+import { shippedTeacherOnFastCpu } from "./shipped.ts";
 import { distillRound } from "../lib/distill/rounds.ts";
 import type { RddPresetName } from "../lib/distill/rdd_objective.ts";
 import { loadLayersModelFiles } from "../lib/train/checkpoint.ts";
-import {
-  imageDataSource,
-  loadRunData,
-  readRunConfig,
-  teacherSchedule,
-} from "../lib/train/run_config.ts";
+import { imageDataSource, loadRunData, teacherSchedule } from "../lib/train/run_config.ts";
 
 const [method, batchArg, repeatsArg] = Deno.args;
 const batch = Number(batchArg), repeats = Number(repeatsArg);
@@ -33,14 +26,7 @@ if (!["pd", "rcfd", "rdd"].includes(method)) {
 if (!Number.isInteger(batch) || batch < 1 || !Number.isInteger(repeats) || repeats < 1) {
   throw new RangeError(`batch, repeats: expected integers >= 1, got ${batchArg}, ${repeatsArg}`);
 }
-await tf.setBackend("cpu");
-const status = enableFastCpu();
-if (!status.enabled) throw new Error(`fast cpu unavailable: ${status.reason}`);
-
-const root = new URL("..", import.meta.url).pathname;
-const config = await readRunConfig(`${root}data/teacher/config.json`);
-if (config.kind !== "teacher") throw new Error("data/teacher/config.json is not a teacher run");
-const teacher = await loadLayersModelFiles(`${root}data/teacher/model`);
+const { root, config, teacher } = await shippedTeacherOnFastCpu();
 const classifier = await loadLayersModelFiles(`${root}data/classifier/model`);
 const { train } = await loadRunData(config);
 const runDir = await Deno.makeTempDir({ prefix: "bench_distill_" });

@@ -10,24 +10,16 @@
  * Usage: deno run <perms> bench/sampling.ts <n> <repeats>
  */
 import * as tf from "@tensorflow/tfjs";
-import { enableFastCpu } from "../lib/tfjs/fast_cpu.ts";
-import "../lib/models/unet.ts";
+import { shippedTeacherOnFastCpu } from "./shipped.ts";
 import { generateImages } from "../lib/eval/generate.ts";
 import { loadLayersModelFiles } from "../lib/train/checkpoint.ts";
-import { readRunConfig, teacherSchedule } from "../lib/train/run_config.ts";
+import { teacherSchedule } from "../lib/train/run_config.ts";
 
 const n = Number(Deno.args[0]), repeats = Number(Deno.args[1]);
 if (!Number.isInteger(n) || n < 1 || !Number.isInteger(repeats) || repeats < 1) {
   throw new RangeError(`n, repeats: expected integers >= 1, got ${Deno.args[0]}, ${Deno.args[1]}`);
 }
-await tf.setBackend("cpu");
-const status = enableFastCpu();
-if (!status.enabled) throw new Error(`fast cpu unavailable: ${status.reason}`);
-
-const root = new URL("..", import.meta.url).pathname;
-const config = await readRunConfig(`${root}data/teacher/config.json`);
-if (config.kind !== "teacher") throw new Error("data/teacher/config.json is not a teacher run");
-const teacher = await loadLayersModelFiles(`${root}data/teacher/model`);
+const { root, config, teacher } = await shippedTeacherOnFastCpu();
 const student = await loadLayersModelFiles(`${root}data/student_2step/model`);
 const schedule = teacherSchedule(config);
 const shape = teacher.inputs[0].shape.slice(1) as [number, number, number];
