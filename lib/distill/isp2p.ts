@@ -134,9 +134,9 @@ export function isp2pLoss(
   fTeacher: tf.Tensor4D,
   options: Isp2pOptions = {},
 ): tf.Scalar {
+  checkShapePair("fStudent", fStudent, "fTeacher", fTeacher, ["B", "h", "w", "C"]);
   const tau = options.tau ?? 1;
   checkPositive("options.tau", tau);
-  checkShapePair("fStudent", fStudent, "fTeacher", fTeacher, ["B", "h", "w", "C"]);
   const [B, h, w, C] = fStudent.shape;
   const n = options.chunkSize ?? B;
   checkInt("options.chunkSize", n);
