@@ -81,9 +81,8 @@ Deno.test("grid axes: cartesian product crossed with the variants, named by path
   });
   assertEquals(g.variants.length, 2 * 4);
   assertEquals(g.variants[0].name, "PD optimizer.lr=0.0001,batchSize=8");
-  const first: Record<string, unknown> = g.cells[0].config;
-  const fourth: Record<string, unknown> = g.cells.find((c) => c.variant === g.variants[3].name)!
-    .config;
+  const first = { ...g.cells[0].config } as Record<string, unknown>;
+  const fourth: unknown = g.cells.find((c) => c.variant === g.variants[3].name)!.config;
   assertEquals(fourth, {
     ...first,
     optimizer: { lr: 2e-4 },

@@ -12,46 +12,140 @@
  * @module
  */
 import { z } from "zod";
+import type { RddConfig } from "../distill/rdd_objective.ts";
+import type { OptimizerConfig } from "../train/optim.ts";
+import { type DistillRunConfig, parseDistillConfig, parseDistillConfigFile } from "./distill.ts";
+import { int, optimizerFields } from "./fields.ts";
+import { parseWith } from "./parse.ts";
 
-const int = (min: number) => z.number().int().min(min);
-const rddSchema = z.strictObject({
-  rcfdWeight: z.number().min(0),
-  rcfdTau: z.number().positive(),
-  isp2pWeight: z.number().min(0),
-  isp2pTau: z.number().positive(),
-  isp2pChunkSize: int(0),
-  mp2pWeight: z.number().min(0),
-  mp2pTau: z.number().positive(),
-  mp2pKdTau: z.number().positive(),
-  queueSize: int(1),
-  contrastSize: int(1),
-  enqueuePerStep: int(1),
-  embeddingLayout: z.enum(["per-pixel", "reference-reshape"]),
-  pdMseWeight: z.number().min(0),
-  pdLossKind: z.enum(["x", "eps", "both"]),
-  rkdDistanceWeight: z.number().min(0),
-  rkdAngleWeight: z.number().min(0),
-}).partial();
+/** Optimiser overrides of a cell (on top of the distillation defaults). */
+export type CellOptimizer = Partial<Omit<OptimizerConfig, "totalSteps">>;
 
-const optimizerSchema = z.strictObject({
-  kind: z.enum(["adam", "adamw"]),
-  lr: z.number().positive(),
-  beta1: z.number().min(0).max(1),
-  beta2: z.number().min(0).max(1),
-  eps: z.number().positive(),
-  weightDecay: z.number().min(0),
-  warmupSteps: int(0),
-  cosineDecay: z.boolean(),
-  minLr: z.number().min(0),
-  gradClipNorm: z.number().positive(),
-}).partial();
+/** Config of a `"distill-round"` cell (defaults filled in). */
+export interface DistillRoundCellConfig {
+  /** Discriminator. */
+  kind: "distill-round";
+  /** Teacher run directory: its config.json gives schedule, parameterisation and data. */
+  teacherRun: string;
+  /** Model directory of the round's teacher (model.json + weights); the student starts as a copy. */
+  student: string;
+  /** Sampling steps N of `student`; the new student gets N/2. */
+  teacherSteps: number;
+  /** Classifier model directory (cFID and the classifier terms). */
+  classifier: string;
+  /** Cached cFID reference statistics (written when missing). */
+  referenceStats: string;
+  /** Loss preset of the round. */
+  method: "pd" | "rcfd" | "rdd";
+  /** Loss overrides of the preset. */
+  rdd: Partial<RddConfig>;
+  /** Optimiser overrides. */
+  optimizer: CellOptimizer;
+  /** Optimiser steps. */
+  steps: number;
+  /** Batch size. */
+  batchSize: number;
+  /** Checkpoint period in steps (0: only at the end). */
+  checkpointEvery: number;
+  /** Metrics period in steps. */
+  logEvery: number;
+  /** cFID sample size n. */
+  evalSamples: number;
+  /** Seed of the evaluation noise; null = the cell's seed. */
+  evalSeed: number | null;
+  /** Step counts at which the new student is evaluated (default [N/2]). */
+  evalSteps?: number[];
+}
+
+/** Config of an `"eval"` cell: a trained model sampled at `steps` steps. */
+export interface EvalCellConfig {
+  /** Discriminator. */
+  kind: "eval";
+  /** Teacher run directory (schedule, parameterisation, data). */
+  teacherRun: string;
+  /** Model directory; default `<teacherRun>/model`. */
+  model?: string;
+  /** Classifier model directory. */
+  classifier: string;
+  /** Cached cFID reference statistics. */
+  referenceStats: string;
+  /** Sampler: strided DDIM (DPM-Solver++ is not wired into cells yet). */
+  sampler: "ddim";
+  /** Sampling steps K (divides the teacher's T). */
+  steps: number;
+  /** cFID sample size n. */
+  evalSamples: number;
+  /** Seed of the evaluation noise; null = the cell's seed. */
+  evalSeed: number | null;
+}
+
+/**
+ * Config of a `"distill"` cell: the settings of `deno task distill` (without `seed`, which is
+ * the cell's) plus its input runs.
+ */
+export type DistillCellConfig = Omit<DistillRunConfig, "kind" | "seed" | "evalSeed"> & {
+  /** Discriminator. */
+  kind: "distill";
+  /** Teacher run directory. */
+  teacherRun: string;
+  /** Classifier run directory (needed for rcfd/rdd and cFID), or null. */
+  classifierRun: string | null;
+  /** Seed of the evaluation noise; null = the cell's seed. */
+  evalSeed: number | null;
+};
+
+/** Any cell config, by `kind`. */
+export type CellConfig = DistillRoundCellConfig | EvalCellConfig | DistillCellConfig;
+
+/** Settings of the `slurm` executor. */
+export interface SlurmSettings {
+  /** Partition (`--partition`). */
+  partition?: string;
+  /** Time limit per array task, sbatch syntax (e.g. "02:00:00"). */
+  time?: string;
+  /** CPUs per array task (also its BLAS threads). */
+  cpusPerTask?: number;
+  /** GPUs per array task. */
+  gpusPerTask?: number;
+  /** Extra lines after `#SBATCH ` (e.g. "--account=lab"). */
+  extra?: string[];
+  /** Maximum array tasks running at once (the `%P` of `--array`). */
+  parallel?: number;
+}
+
+/** The sweep spec (a JSON file in `sweeps/`, or the same object from a notebook). */
+export interface SweepSpec {
+  /** Name of the sweep (default output directory `runs/sweeps/<name>`). */
+  name: string;
+  /** Free text. */
+  description?: string;
+  /** Base cell config: `kind` plus fields (the kind's defaults fill the rest). */
+  base: { kind: CellConfig["kind"]; [field: string]: unknown };
+  /** Named variants, each a set of dotted-path overrides of `base`. */
+  variants?: { name: string; overrides: Record<string, unknown> }[];
+  /** Grid axes: dotted path -> values; the cartesian product is crossed with the variants. */
+  grid?: Record<string, unknown[]>;
+  /** Seeds of every variant. */
+  seeds: number[];
+  /** Metrics to collect ("cfid", "nfe", "msPerImage", "finalLoss", or "name@K"). */
+  metrics: string[];
+  /** Variant the paired differences are taken against. */
+  baseline?: string;
+  /** `--fast`: overrides applied to every cell, and optionally fewer seeds. */
+  fast?: { overrides: Record<string, unknown>; seeds?: number[] };
+  /** Settings of the `slurm` executor. */
+  slurm?: SlurmSettings;
+}
+
+// RddConfig fields are checked by the distill config schema (lib/config/distill.ts).
+const rddSchema = z.record(z.string(), z.unknown());
+const optimizerSchema = z.strictObject(optimizerFields).partial();
 
 const method = z.enum(["pd", "rcfd", "rdd"]);
 /** Seed of the evaluation noise; null = the cell's seed. */
 const evalSeed = z.union([int(0), z.null()]);
 
-/** Config of a `"distill-round"` cell (defaults filled in). */
-export const distillRoundCellSchema = z.strictObject({
+const distillRoundCellSchema = z.strictObject({
   kind: z.literal("distill-round"),
   /** Teacher run directory: its config.json gives schedule, parameterisation and data. */
   teacherRun: z.string().min(1),
@@ -76,8 +170,7 @@ export const distillRoundCellSchema = z.strictObject({
   evalSteps: z.array(int(1)).min(1).optional(),
 });
 
-/** Config of an `"eval"` cell. */
-export const evalCellSchema = z.strictObject({
+const evalCellSchema = z.strictObject({
   kind: z.literal("eval"),
   teacherRun: z.string().min(1),
   /** Model directory; default `<teacherRun>/model`. */
@@ -92,42 +185,19 @@ export const evalCellSchema = z.strictObject({
   evalSeed,
 });
 
-/** Config of a `"distill"` cell: the settings of `deno task distill` plus its input runs. */
-export const distillCellSchema = z.strictObject({
+// The rest of a distill cell is checked by the distill config schema.
+const distillCellSchema = z.looseObject({
   kind: z.literal("distill"),
   teacherRun: z.string().min(1),
   classifierRun: z.union([z.string().min(1), z.null()]),
-  method,
-  fromSteps: int(2).optional(),
-  toSteps: int(1),
-  finalRounds: int(0),
-  stepsPerRound: int(1),
-  doubleShortRounds: z.boolean(),
-  batchSize: int(1),
-  optimizer: optimizerSchema,
-  rdd: rddSchema,
-  evalSamples: int(0),
   evalSeed,
-  evalMaxSteps: int(1),
-  checkpointEvery: int(0),
-  logEvery: int(1),
 });
 
-/** Any cell config, by `kind`. */
-export const cellConfigSchema = z.discriminatedUnion("kind", [
+const cellConfigSchema = z.discriminatedUnion("kind", [
   distillRoundCellSchema,
   evalCellSchema,
   distillCellSchema,
 ]);
-
-/** A validated cell config. */
-export type CellConfig = z.output<typeof cellConfigSchema>;
-/** Config of a `"distill-round"` cell. */
-export type DistillRoundCellConfig = z.output<typeof distillRoundCellSchema>;
-/** Config of an `"eval"` cell. */
-export type EvalCellConfig = z.output<typeof evalCellSchema>;
-/** Config of a `"distill"` cell. */
-export type DistillCellConfig = z.output<typeof distillCellSchema>;
 
 /** Dotted path -> value (e.g. `{"rdd.isp2pWeight": 0}`). */
 const overridesSchema = z.record(
@@ -141,8 +211,7 @@ const metricName = z.string().regex(
   'a metric: "cfid", "nfe", "msPerImage", "finalLoss", or one of them with "@K"',
 );
 
-/** Settings of the `slurm` executor. */
-export const slurmSchema = z.strictObject({
+const slurmSchema = z.strictObject({
   partition: z.string().min(1).optional(),
   /** Time limit per array task, sbatch syntax (e.g. "02:00:00"). */
   time: z.string().min(1).optional(),
@@ -154,8 +223,8 @@ export const slurmSchema = z.strictObject({
   parallel: int(1).optional(),
 });
 
-/** The sweep spec. */
-export const sweepSpecSchema = z.strictObject({
+/** Schema of the sweep spec (strict: unknown fields are errors). */
+export const sweepSpecSchema: z.ZodType<SweepSpec> = z.strictObject({
   /** Name of the sweep (default output directory `runs/sweeps/<name>`). */
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "letters, digits, '_', '.', '-'"),
   description: z.string().optional(),
@@ -178,7 +247,17 @@ export const sweepSpecSchema = z.strictObject({
   slurm: slurmSchema.optional(),
 });
 
-/** A sweep spec as written (before expansion). */
-export type SweepSpec = z.input<typeof sweepSpecSchema>;
-/** Settings of the `slurm` executor. */
-export type SlurmSettings = z.output<typeof slurmSchema>;
+/**
+ * Validates a resolved cell config (unknown fields, including unknown `rdd` and `optimizer`
+ * fields, are errors); throws a ConfigError `<source>: <field path>: <expected>`.
+ */
+export function parseCellConfig(value: unknown, source: string): CellConfig {
+  const c = parseWith(cellConfigSchema, value, source);
+  if (c.kind === "distill") {
+    const { teacherRun: _t, classifierRun: _c, evalSeed: _e, ...rest } = c;
+    parseDistillConfig({ ...rest, seed: 0, evalSeed: 0 }, source);
+  } else if (c.kind === "distill-round") {
+    parseDistillConfigFile({ rdd: c.rdd, optimizer: c.optimizer }, source);
+  }
+  return c as CellConfig;
+}

@@ -15,10 +15,15 @@ import { type CellMetrics, runCellConfig } from "./kinds.ts";
 
 /** One finished cell: a line of results.jsonl. */
 export interface CellResult {
+  /** The cell id. */
   id: string;
+  /** Variant name. */
   variant: string;
+  /** The variant's dotted-path overrides. */
   overrides: Record<string, unknown>;
+  /** The cell's seed. */
   seed: number;
+  /** Metric name -> value. */
   metrics: CellMetrics;
   /** Wall-clock seconds of the attempt that finished the cell. */
   wallSeconds: number;
@@ -30,9 +35,13 @@ export interface CellResult {
 
 /** The recorded error of a failed cell attempt. */
 export interface CellError {
+  /** The cell id. */
   id: string;
+  /** The error message. */
   error: string;
+  /** Its stack trace, when there is one. */
   stack: string | null;
+  /** ISO time of the failure. */
   failedAt: string;
 }
 

@@ -168,6 +168,7 @@ export async function runCellConfig(
     run: runDir,
     resume: true, // an empty (new) run directory starts fresh
     force: false,
+    check: false,
     config: { ...DISTILL_DEFAULTS, ...rest, kind: "distill", seed, evalSeed: evalSeed ?? seed },
   });
   const students = r.table.filter((row) => row.model.startsWith("student"));

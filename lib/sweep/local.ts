@@ -27,9 +27,13 @@ export function cellCommand(dir: string, id: string): string[] {
 
 /** Counts of a running sweep, given to progress callbacks. */
 export interface SweepProgress {
+  /** Cells of the sweep. */
   total: number;
+  /** Finished cells (including those finished by earlier runs). */
   done: number;
+  /** Cells being run now. */
   running: number;
+  /** Cells whose last attempt failed. */
   failed: number;
   /** Estimated seconds left (null until a cell of this run has finished). */
   etaSeconds: number | null;

@@ -13,9 +13,11 @@ import { cellState } from "./cell.ts";
 
 /** What `slurm/job.json` records about the last submission. */
 export interface SlurmJob {
+  /** The Slurm job id of the array. */
   jobId: string;
   /** Cell ids in array-index order. */
   cells: string[];
+  /** ISO time of the submission. */
   submittedAt: string;
 }
 

@@ -7,7 +7,7 @@
  */
 import {
   type CellConfig,
-  cellConfigSchema,
+  parseCellConfig,
   type SweepSpec,
   sweepSpecSchema,
 } from "../config/sweep.ts";
@@ -65,7 +65,9 @@ export const CELL_DEFAULTS: Record<CellConfig["kind"], Record<string, unknown>> 
 
 /** One variant: a name and its dotted-path overrides of the base config. */
 export interface Variant {
+  /** Variant name (grid points append `path=value`). */
   name: string;
+  /** Dotted path -> value. */
   overrides: Record<string, unknown>;
 }
 
@@ -73,9 +75,13 @@ export interface Variant {
 export interface Cell {
   /** Stable id: hash of the resolved config and the seed (16 hex digits). */
   id: string;
+  /** Variant name. */
   variant: string;
+  /** The variant's overrides. */
   overrides: Record<string, unknown>;
+  /** The seed (init, data order, timesteps, noise, queue; evaluation noise when evalSeed is null). */
   seed: number;
+  /** The resolved, validated config. */
   config: CellConfig;
 }
 
@@ -83,7 +89,9 @@ export interface Cell {
 export interface ExpandedSweep {
   /** The spec as validated. */
   spec: SweepSpec;
+  /** Variants in order. */
   variants: Variant[];
+  /** Cells: variants x seeds. */
   cells: Cell[];
 }
 
@@ -195,7 +203,7 @@ export async function expandSweep(value: unknown, o: ExpandOptions = {}): Promis
       raw = setPath(raw, path, value);
     }
     const label = v.name ? `variant "${v.name}"` : "base";
-    const config = parseWith(cellConfigSchema, raw, `${source}: ${label}`);
+    const config = parseCellConfig(raw, `${source}: ${label}`);
     const key = canonicalJson(config);
     const twin = byConfig.get(key);
     if (twin !== undefined) {
@@ -222,6 +230,9 @@ export async function expandSweep(value: unknown, o: ExpandOptions = {}): Promis
 }
 
 /** Reads a spec file and expands it ({@link expandSweep}); errors name the file. */
-export async function readSweepSpec(path: string, o: Omit<ExpandOptions, "source"> = {}) {
+export async function readSweepSpec(
+  path: string,
+  o: Omit<ExpandOptions, "source"> = {},
+): Promise<ExpandedSweep> {
   return await expandSweep(await readJsonFile(path), { ...o, source: path });
 }

@@ -12,7 +12,9 @@ import tCdf from "@stdlib/stats-base-dists-t-cdf";
 
 /** Mean, sd and 95% t-interval of a sample. */
 export interface SampleStats {
+  /** Sample size. */
   n: number;
+  /** Sample mean. */
   mean: number;
   /** Standard deviation with n - 1 in the denominator; NaN when n < 2. */
   sd: number;
@@ -32,7 +34,9 @@ export interface PairedDiff extends Omit<SampleStats, "sd"> {
 
 /** One row of summary.json / summary.csv: a variant x metric. */
 export interface SummaryRow extends SampleStats {
+  /** Variant name. */
   variant: string;
+  /** Metric name. */
   metric: string;
   /** Seeds of the spec without a finished value (failed or not run). */
   missing: number;
@@ -74,8 +78,11 @@ export function pairedDiff(
 
 /** A finished value of one cell: variant, seed and metrics. */
 export interface MetricRecord {
+  /** Variant name. */
   variant: string;
+  /** Seed. */
   seed: number;
+  /** Metric name -> value. */
   metrics: Record<string, number>;
 }
 

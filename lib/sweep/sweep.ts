@@ -24,18 +24,27 @@ import { summarizeRecords, type SummaryRow } from "./stats.ts";
 
 /** What summary.json holds. */
 export interface SweepSummary {
+  /** Spec name. */
   sweep: string;
+  /** Baseline variant of the paired differences, or null. */
   baseline: string | null;
+  /** Metrics of the spec. */
   metrics: string[];
+  /** Variants with their overrides. */
   variants: Variant[];
+  /** One row per variant x metric. */
   rows: SummaryRow[];
 }
 
 /** A sweep directory as read by {@link loadSweep}. */
 export interface LoadedSweep {
+  /** The sweep directory. */
   dir: string;
+  /** The spec of the last run. */
   spec: SweepSpec;
+  /** Its variants. */
   variants: Variant[];
+  /** Its cells. */
   cells: Cell[];
   /** Finished cells, in cell order. */
   results: CellResult[];
@@ -65,6 +74,7 @@ export interface RunSweepOptions {
 
 /** Result of {@link runSweep}. */
 export interface RunSweepResult {
+  /** The sweep directory. */
   dir: string;
   /** The summary (also written); null when a Slurm array was submitted without waiting. */
   summary: SweepSummary | null;
