@@ -13,6 +13,7 @@ import {
   stepDropoutSeed,
   withDropoutSeed,
 } from "../lib/models/dropout.ts";
+import { selectBackend } from "../lib/tfjs/backend.ts";
 
 await tf.setBackend("cpu");
 
@@ -107,4 +108,20 @@ Deno.test("SeededDropout layer: identity unless training; model.json round trip"
   const y2 = withDropoutSeed(3, () => back.apply(x, { training: true }) as tf.Tensor);
   assertEquals(y2.dataSync(), y.dataSync());
   assertThrows(() => new SeededDropout({ rate: -0.1 }), RangeError, "rate");
+});
+
+Deno.test("seededDropout on the wasm backend: the cpu masks, and dy * mask as the gradient", async () => {
+  await selectBackend({ prefer: "wasm" });
+  try {
+    assertEquals(tf.getBackend(), "wasm");
+    const x = tf.ones([2, 4, 4, 3]);
+    const mask = dropoutMask(96, 0.25, 8, 0);
+    assertEquals(withDropoutSeed(8, () => seededDropout(x, 0.25)).dataSync(), mask);
+    const g = tf.grad((v: tf.Tensor) => tf.sum(withDropoutSeed(8, () => seededDropout(v, 0.25))))(
+      x,
+    );
+    assertEquals(g.dataSync(), mask);
+  } finally {
+    await tf.setBackend("cpu");
+  }
 });
