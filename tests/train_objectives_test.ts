@@ -1,8 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertAlmostEquals, assertThrows } from "@std/assert";
+import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import { classifierObjective, teacherObjective } from "../lib/train/objectives.ts";
 import { cosineSchedule } from "../lib/diffusion/schedule.ts";
 import { Rng } from "../lib/core/rng.ts";
+import { type TeacherRunConfig, teacherSchedule } from "../lib/train/run_config.ts";
+import { parseRunConfig } from "../lib/config/mod.ts";
 
 await tf.setBackend("cpu");
 
@@ -116,4 +118,24 @@ Deno.test("classifierObjective: cross-entropy and accuracy of fixed logits", () 
   const ce = (a: number, b: number) => -a + Math.log(Math.exp(a) + Math.exp(b));
   assertAlmostEquals(loss.dataSync()[0], (ce(2, 0) + ce(0, 1)) / 2, 1e-6);
   assertAlmostEquals(metrics!.accuracy.dataSync()[0], 0.5, 1e-7);
+});
+
+Deno.test("run config schedule.timeScale: parsed, table of T * s + 1 entries", () => {
+  const teacher = JSON.parse(Deno.readTextFileSync("configs/mnist_teacher.json"));
+  const c = parseRunConfig(
+    { ...teacher, schedule: { name: "cosine", T: 8, timeScale: 4 } },
+    "t.json",
+  ) as TeacherRunConfig;
+  const table = teacherSchedule(c);
+  assertEquals(table.maxIndex, 32);
+  assertEquals(
+    Array.from(table.alphasBar),
+    Array.from(cosineSchedule(8, { timeScale: 4 }).alphasBar),
+  );
+  assertEquals(teacherSchedule({ ...c, schedule: { name: "cosine", T: 8 } }).maxIndex, 8);
+  assertThrows(
+    () => parseRunConfig({ ...teacher, schedule: { name: "cosine", T: 8, timeScale: 0 } }, "t"),
+    Error,
+    "schedule.timeScale",
+  );
 });

@@ -64,8 +64,12 @@ export interface TeacherRunConfig extends BaseRunConfig {
   model: keyof typeof UNET_PRESETS | UNetConfig;
   /** Optional overrides applied on top of a preset (e.g. {"dropout": 0}). */
   modelOverrides?: Partial<UNetConfig>;
-  /** Schedule: name and T (the reference: cosine, indices 0..T). */
-  schedule: { name: ScheduleName; T: number };
+  /**
+   * Schedule: name and T (the reference: cosine, indices 0..T); optional `timeScale` s
+   * (cosine only, default 1): the table gets T * s + 1 entries and training draws t in 0..T
+   * and reads table and network at t * s, as the reference trainer's `time_scale`.
+   */
+  schedule: { name: ScheduleName; T: number; timeScale?: number };
   /** What the network predicts (default "x0", the reference). */
   parameterization?: Parameterization;
   /** Loss weighting (default "both"). */
@@ -160,6 +164,9 @@ const teacherSchema = z.strictObject({
   schedule: z.strictObject({
     name: z.enum(["cosine", "linear", "scaled-linear", "sigmoid"]),
     T: int(2).describe("largest schedule index (the reference: cosine, 0..T)"),
+    timeScale: int(1).optional().describe(
+      "cosine only: table of T * timeScale + 1 entries, trained at t * timeScale (default 1)",
+    ),
   }),
   parameterization: parameterizationSchema.optional().describe(
     'what the net predicts, default "x0"',

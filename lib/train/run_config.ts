@@ -46,9 +46,10 @@ export function teacherModelConfig(c: TeacherRunConfig): UNetConfig {
   };
 }
 
-/** The schedule of a teacher run. */
+/** The schedule of a teacher run (T * timeScale + 1 entries with a `schedule.timeScale`). */
 export function teacherSchedule(c: TeacherRunConfig): DiscreteSchedule {
-  return makeSchedule(c.schedule.name, c.schedule.T);
+  const { timeScale } = c.schedule;
+  return makeSchedule(c.schedule.name, c.schedule.T, timeScale ? { timeScale } : {});
 }
 
 /**
@@ -169,6 +170,7 @@ export function teacherTrainerOptions(
       schedule: teacherSchedule(c),
       parameterization: mc.parameterization ?? "x0",
       lossKind: c.loss ?? "both",
+      timeScale: c.schedule.timeScale,
     }),
   };
 }
