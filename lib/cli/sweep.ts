@@ -136,9 +136,9 @@ async function status(dir: string): Promise<string> {
 /** Runs the command for parsed arguments. */
 export async function sweepCommand(a: SweepArgs): Promise<void> {
   if (a.cell !== undefined) {
+    // On its own thread: works while a long synchronous training step holds this one.
     if (a.exitWithParent) {
-      const parent = Deno.ppid;
-      setInterval(() => Deno.ppid !== parent && Deno.exit(137), 500);
+      new Worker(new URL("../sweep/parent_watch.ts", import.meta.url), { type: "module" });
     }
     await selectBackend({ log: true });
     const r = await runCell(a.out!, a.cell);
