@@ -140,6 +140,39 @@ Deno.test("a real (tiny) training run prints no XDG_RUNTIME_DIR error and no tfj
   assert(await exists(`${tmp}/tiny_run/model/model.json`));
 });
 
+Deno.test({
+  name: "a real (tiny) distillation: one PD round 8 -> 4 steps, results.json, no noise",
+  ignore: Deno.env.get("RDD_SLOW") !== "1",
+  fn: async () => {
+    const run = `${tmp}/distill_run`;
+    const r = await runTask([
+      "distill",
+      "--teacher",
+      "data/teacher",
+      "--method",
+      "pd",
+      "--from-steps",
+      "8",
+      "--to-steps",
+      "4",
+      "--steps-per-round",
+      "2",
+      "--batch",
+      "4",
+      "--eval-samples",
+      "0",
+      "--run",
+      run,
+    ]);
+    assertEquals(r.code, 0, commandOutput(r));
+    assertStringIncludes(r.stdout, "pd 8->4 step 2/2");
+    assertEquals(noiseLines(r), []);
+    const results = JSON.parse(await Deno.readTextFile(`${run}/results.json`));
+    assertEquals(results.rounds.map((x: { studentSteps: number }) => x.studentSteps), [4]);
+    assertEquals(results.config.fromSteps, 8);
+  },
+});
+
 Deno.test("cleanup", async () => {
   await Deno.remove(tmp, { recursive: true });
 });
