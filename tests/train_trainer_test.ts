@@ -8,6 +8,7 @@ import {
 } from "../lib/train/trainer.ts";
 import { learningRateAt } from "../lib/train/optim.ts";
 import { killedAt } from "./kill_helpers.ts";
+import { RunDirError } from "../lib/train/run_dir.ts";
 import {
   loadCheckpoint,
   loadLayersModelFiles,
@@ -238,5 +239,16 @@ Deno.test("trainer: after a NaN stop a resume with a lower lr continues on the n
     assertEquals(l.lr, learningRateAt(l.step <= 5 ? opt : lower, l.step - 1));
     assert(Number.isFinite(l.loss));
   });
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("trainer: run() refuses a run directory whose checkpoint is ahead (not resumed)", async () => {
+  const dir = await Deno.makeTempDir();
+  await makeTrainer(makeModel(2), dir).run(3);
+  const before = await Deno.readTextFile(`${dir}/metrics.jsonl`);
+  const fresh = makeTrainer(makeModel(2), dir);
+  await assertRejects(() => fresh.run(5), RunDirError, "call resume()");
+  assertEquals(await Deno.readTextFile(`${dir}/metrics.jsonl`), before);
+  assertEquals((await loadCheckpoint(dir))?.step, 3);
   await Deno.remove(dir, { recursive: true });
 });

@@ -16,13 +16,14 @@ import { Rng, type RngState } from "../core/rng.ts";
 import { AdamOptimizer, type AdamState, type OptimizerConfig } from "./optim.ts";
 import { Ema } from "./ema.ts";
 import {
+  latestCheckpointStep,
   loadCheckpoint,
   loadLayersModelFiles,
   removeStaleTemporaries,
   saveCheckpoint,
   writeFileAtomic,
 } from "./checkpoint.ts";
-import { configChanges, SAFE_RESUME_FIELDS, unsafeChanges } from "./run_dir.ts";
+import { configChanges, RunDirError, SAFE_RESUME_FIELDS, unsafeChanges } from "./run_dir.ts";
 import { ProgressReporter } from "./progress.ts";
 import { stepDropoutSeed, withDropoutSeed } from "../models/dropout.ts";
 
@@ -306,7 +307,8 @@ export class Trainer<B> {
   /**
    * Trains until `totalSteps` updates have been applied in all (counting those restored
    * by {@link resume}). Logs, evaluates and checkpoints as configured; the final state is
-   * always checkpointed when a run directory is set.
+   * always checkpointed when a run directory is set. Refuses (RunDirError) to start in a
+   * run directory whose latest checkpoint is ahead of this trainer (a run not resumed).
    */
   async run(totalSteps: number): Promise<void> {
     const o = this.options;
@@ -316,6 +318,13 @@ export class Trainer<B> {
     if (o.runDir) {
       await Deno.mkdir(o.runDir, { recursive: true });
       await removeStaleTemporaries(o.runDir);
+      const saved = await latestCheckpointStep(o.runDir);
+      if (saved !== null && saved > this.#step) {
+        throw new RunDirError(
+          `${o.runDir} holds a checkpoint of step ${saved} but this trainer is at step ` +
+            `${this.#step}: call resume() to continue that run, or use another run directory`,
+        );
+      }
       await this.#truncateMetrics(this.#step);
     }
     const progress = new ProgressReporter(o.label ?? "train", totalSteps, {
