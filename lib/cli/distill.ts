@@ -212,7 +212,7 @@ export async function parseDistillArgs(args: readonly string[]): Promise<Distill
       },
       rdd: { ...file.rdd },
     },
-    v.config ? `flags and ${v.config}` : "flags",
+    v.config ? `the flags over ${v.config}` : "the flags",
   );
   if (c.method !== "pd" && c.finalRounds > 0 && !v.classifier) {
     throw new UsageError(`--classifier is required for --method ${c.method}`);
