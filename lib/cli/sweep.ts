@@ -10,16 +10,15 @@
  *   script); nothing runs.
  * - `--status`: what is done, failed, pending (and, for Slurm, queued/running in squeue).
  * - `--summary`: only rewrite and print the summary of the finished cells.
- * - `--no-wait` (slurm): submit and return.
+ * - `--no-wait` (slurm): submit and return. `--check`: validate the spec and exit.
  * Internal: `--cell <id> --out DIR` runs one cell (what the executors call).
  * @module
  */
-import { parseArgs } from "node:util";
-import { ConfigError } from "../config/errors.ts";
+import { resolve } from "node:path";
 import { readJsonFile } from "../config/parse.ts";
 import { selectBackend } from "../tfjs/backend.ts";
-import { runCell } from "../sweep/cell.ts";
-import { resolve } from "node:path";
+import { type CommandSpec, type FlagValues, printCheck, runCommand, UsageError } from "./args.ts";
+import { cellState, runCell } from "../sweep/cell.ts";
 import { expandSweep } from "../sweep/spec.ts";
 import {
   defaultSweepDir,
@@ -29,86 +28,52 @@ import {
   runSweep,
   writeSweepOutputs,
 } from "../sweep/sweep.ts";
-import { cellState } from "../sweep/cell.ts";
 import { queuedTasks, readSlurmJob, slurmScript, unfinishedCells } from "../sweep/slurm.ts";
 
-const USAGE = "usage: deno task sweep -- --spec sweeps/NAME.json [--out DIR] " +
-  "[--executor local|slurm] [--parallel N] [--fast] [--dry-run] [--status] [--summary] [--no-wait]";
+/** The flags of `deno task sweep`. */
+export const SWEEP_COMMAND = {
+  usage: "deno task sweep -- --spec sweeps/NAME.json [--out DIR] [--executor local|slurm] " +
+    "[--parallel N] [--fast] [--dry-run] [--status] [--summary]",
+  summary: "Runs every unfinished (variant, seed) cell of a sweep spec with local workers or as " +
+    "one Slurm job array, then writes results.jsonl, summary.json and summary.csv into the " +
+    "sweep directory and prints the summary (mean, 95% CI, paired difference to the baseline).",
+  flags: {
+    spec: { type: "string", placeholder: "FILE", description: "the sweep spec (JSON)" },
+    out: {
+      type: "string",
+      placeholder: "DIR",
+      description: "sweep directory (default runs/sweeps/<spec name>)",
+    },
+    executor: {
+      type: "string",
+      choices: ["local", "slurm"],
+      default: "local",
+      description: "local worker processes, or one Slurm job array",
+    },
+    parallel: {
+      type: "int",
+      min: 1,
+      description: "local: worker processes (default cores / 2); slurm: the array's %P",
+    },
+    fast: { type: "boolean", description: "apply the spec's fast profile (fewer steps/seeds)" },
+    "dry-run": {
+      type: "boolean",
+      description: "list the cells (and print the Slurm batch script); run and write nothing",
+    },
+    status: { type: "boolean", description: "say which cells are done, failed, pending, queued" },
+    summary: { type: "boolean", description: "rewrite and print the summary of finished cells" },
+    "no-wait": { type: "boolean", description: "slurm: submit the array and return" },
+    check: { type: "boolean", description: "validate the spec, print the cells, exit" },
+    cell: { type: "string", placeholder: "ID", description: "internal: run one cell of --out" },
+    "exit-with-parent": {
+      type: "boolean",
+      description: "internal: a local worker exits when its sweep process dies",
+    },
+  },
+} as const satisfies CommandSpec;
 
-/** Parsed command line of `deno task sweep`. */
-export interface SweepArgs {
-  spec?: string;
-  out?: string;
-  executor: "local" | "slurm";
-  parallel?: number;
-  fast: boolean;
-  dryRun: boolean;
-  status: boolean;
-  summary: boolean;
-  wait: boolean;
-  /** Internal: run this one cell. */
-  cell?: string;
-  /** Internal: exit when the parent process dies (local workers). */
-  exitWithParent: boolean;
-}
-
-/** Parses the command line (a leading "--" is dropped); throws ConfigError naming a bad flag. */
-export function parseSweepArgs(args: string[]): SweepArgs {
-  const a = args[0] === "--" ? args.slice(1) : args;
-  let v;
-  try {
-    ({ values: v } = parseArgs({
-      args: a,
-      strict: true,
-      options: {
-        spec: { type: "string" },
-        out: { type: "string" },
-        executor: { type: "string", default: "local" },
-        parallel: { type: "string" },
-        fast: { type: "boolean", default: false },
-        "dry-run": { type: "boolean", default: false },
-        status: { type: "boolean", default: false },
-        summary: { type: "boolean", default: false },
-        "no-wait": { type: "boolean", default: false },
-        cell: { type: "string" },
-        "exit-with-parent": { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-    }));
-  } catch (e) {
-    throw new ConfigError((e as Error).message);
-  }
-  if (v.help) throw new ConfigError(USAGE);
-  if (v.executor !== "local" && v.executor !== "slurm") {
-    throw new ConfigError(`--executor must be local or slurm, got ${v.executor}`);
-  }
-  let parallel: number | undefined;
-  if (v.parallel !== undefined) {
-    parallel = Number(v.parallel);
-    if (!Number.isInteger(parallel) || parallel < 1) {
-      throw new ConfigError(`--parallel must be an integer >= 1, got ${v.parallel}`);
-    }
-  }
-  if (v.cell !== undefined && v.out === undefined) throw new ConfigError("--cell needs --out DIR");
-  if (v.cell === undefined && v.spec === undefined && !((v.status || v.summary) && v.out)) {
-    throw new ConfigError(
-      "--spec <sweep spec file> is required (or --out DIR with --status/--summary)",
-    );
-  }
-  return {
-    spec: v.spec,
-    out: v.out,
-    executor: v.executor,
-    parallel,
-    fast: v.fast,
-    dryRun: v["dry-run"],
-    status: v.status,
-    summary: v.summary,
-    wait: !v["no-wait"],
-    cell: v.cell,
-    exitWithParent: v["exit-with-parent"],
-  };
-}
+/** Parsed flags of `deno task sweep`. */
+export type SweepFlags = FlagValues<typeof SWEEP_COMMAND.flags>;
 
 async function status(dir: string): Promise<string> {
   const s = await loadSweep(dir);
@@ -134,10 +99,11 @@ async function status(dir: string): Promise<string> {
 }
 
 /** Runs the command for parsed arguments. */
-export async function sweepCommand(a: SweepArgs): Promise<void> {
+export async function sweepCommand(a: SweepFlags): Promise<void> {
   if (a.cell !== undefined) {
+    if (a.out === undefined) throw new UsageError("--cell needs --out DIR");
     // On its own thread: works while a long synchronous training step holds this one.
-    if (a.exitWithParent) {
+    if (a["exit-with-parent"]) {
       new Worker(new URL("../sweep/parent_watch.ts", import.meta.url), { type: "module" });
     }
     await selectBackend({ log: true });
@@ -145,17 +111,24 @@ export async function sweepCommand(a: SweepArgs): Promise<void> {
     console.log(`cell ${a.cell} done: ${JSON.stringify(r.metrics)}`);
     Deno.exit(0);
   }
+  if (a.spec === undefined && !((a.status || a.summary) && a.out)) {
+    throw new UsageError("--spec is required (or --out DIR with --status or --summary)");
+  }
   const spec = a.spec ? await readJsonFile(a.spec) : undefined;
-  const out = a.out ?? (spec ? undefined : a.out);
+  const out = a.out;
   if (a.status || a.summary) {
     const dir = out ?? (await prepareSweep(spec, { fast: a.fast, source: a.spec })).dir;
     if (a.status) console.log(await status(dir));
     else console.log(formatSummary(await writeSweepOutputs(await loadSweep(dir))));
     return;
   }
-  if (a.dryRun) {
+  if (a["dry-run"] || a.check) {
     // Validates and lists; writes nothing.
     const x = await expandSweep(spec, { fast: a.fast, source: a.spec });
+    if (a.check) {
+      printCheck({ spec: a.spec, cells: x.cells.length, variants: x.variants.map((v) => v.name) });
+      return;
+    }
     const dir = resolve(out ?? defaultSweepDir(x.spec));
     for (const c of x.cells) {
       console.log(`${c.id}  ${await cellState(dir, c.id)}  ${c.variant} seed ${c.seed}`);
@@ -172,7 +145,7 @@ export async function sweepCommand(a: SweepArgs): Promise<void> {
     executor: a.executor,
     parallel: a.parallel,
     fast: a.fast,
-    wait: a.wait,
+    wait: !a["no-wait"],
     source: a.spec,
   });
   if (r.summary) console.log(`\n${formatSummary(r.summary)}\n\nsweep directory: ${r.dir}`);
@@ -187,11 +160,5 @@ export async function sweepCommand(a: SweepArgs): Promise<void> {
 }
 
 if (import.meta.main) {
-  try {
-    await sweepCommand(parseSweepArgs(Deno.args));
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    console.error(e.message);
-    Deno.exit(2);
-  }
+  await runCommand(SWEEP_COMMAND, sweepCommand);
 }
