@@ -33,7 +33,7 @@ import {
 import type { OptimizerConfig } from "../train/optim.ts";
 import { loadCheckpoint, loadLayersModelFiles, saveLayersModelFiles } from "../train/checkpoint.ts";
 import { writeFileAtomic } from "../train/checkpoint.ts";
-import { configChanges, unsafeChanges } from "../train/run_dir.ts";
+import { configChanges, describeChanges, unsafeChanges } from "../train/run_dir.ts";
 import { imageDataSource } from "../train/run_config.ts";
 import { pdTarget, type PdTargetOptions, type PdTeacher, samplePdTimesteps } from "./pd_target.ts";
 import {
@@ -557,14 +557,6 @@ export function checkChain(
   if (!Number.isInteger(finalRounds) || finalRounds < 0 || finalRounds > rounds) {
     throw new RangeError(`finalRounds must be an integer in 0..${rounds}, got ${finalRounds}`);
   }
-  const out: RoundInfo[] = [];
-  let teacher = o.teacher;
-  for (let r = 0; r < rounds; r++) {
-    const N = o.fromSteps / 2 ** r;
-    const method = r >= rounds - finalRounds ? o.finalMethod : "pd";
-    const dir = `${o.runDir}/${roundDirName(N)}`;
-    const steps = typeof o.steps === "number" ? o.steps : o.steps(N / 2);
-    const roundOpts: DistillRoundOptions = {
   return { rounds, finalRounds };
 }
 
@@ -580,6 +572,14 @@ export function checkChain(
  */
 export async function progressiveDistill(o: ProgressiveDistillOptions): Promise<RoundInfo[]> {
   const { rounds, finalRounds } = checkChain(o.schedule, o.fromSteps, o.toSteps, o.finalRounds);
+  const out: RoundInfo[] = [];
+  let teacher = o.teacher;
+  for (let r = 0; r < rounds; r++) {
+    const N = o.fromSteps / 2 ** r;
+    const method = r >= rounds - finalRounds ? o.finalMethod : "pd";
+    const dir = `${o.runDir}/${roundDirName(N)}`;
+    const steps = typeof o.steps === "number" ? o.steps : o.steps(N / 2);
+    const roundOpts: DistillRoundOptions = {
       teacher,
       schedule: o.schedule,
       parameterization: o.parameterization,
@@ -606,11 +606,8 @@ export async function progressiveDistill(o: ProgressiveDistillOptions): Promise<
     if (saved !== null && await readJsonOrNull(`${dir}/model/model.json`) !== null) {
       const bad = unsafeChanges(configChanges(saved, want));
       if (bad.length > 0) {
-        const what = bad.map((c) =>
-          `${c.field} (saved ${JSON.stringify(c.old)}, now ${JSON.stringify(c.new)})`
-        );
         throw new Error(
-          `${dir} was finished with different settings: ${what.join(", ")}; ` +
+          `${dir} was finished with different settings: ${describeChanges(bad)}; ` +
             `use another run directory`,
         );
       }

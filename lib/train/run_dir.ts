@@ -116,6 +116,11 @@ export async function readRunHistory(runDir: string): Promise<HistoryEntry[]> {
 
 const show = (v: unknown) => v === undefined ? "absent" : JSON.stringify(v);
 
+/** `field (saved X, now Y)` for each change, comma-separated (an absent value is "absent"). */
+export function describeChanges(changes: readonly ConfigChange[]): string {
+  return changes.map((c) => `${c.field} (saved ${show(c.old)}, now ${show(c.new)})`).join(", ");
+}
+
 /** Options of {@link openRunDir}. */
 export interface OpenRunDirOptions {
   /** Continue an existing run (safe config changes are allowed and recorded). */
@@ -210,9 +215,10 @@ export async function openRunDir(
   const changes = configChanges(saved, config);
   const bad = unsafeChanges(changes, options.safeFields ?? SAFE_RESUME_FIELDS);
   if (bad.length > 0) {
-    const what = bad.map((c) => `${c.field} (saved ${show(c.old)}, now ${show(c.new)})`);
     throw new RunDirError(
-      `cannot resume ${runDir}: ${what.join(", ")} ${bad.length > 1 ? "differ" : "differs"}; ` +
+      `cannot resume ${runDir}: ${describeChanges(bad)} ${
+        bad.length > 1 ? "differ" : "differs"
+      }; ` +
         `a resume may change only ${
           (options.safeFields ?? SAFE_RESUME_FIELDS).join(", ")
         }. Use --force to start over or choose another --run`,

@@ -23,7 +23,13 @@ import {
   saveCheckpoint,
   writeFileAtomic,
 } from "./checkpoint.ts";
-import { configChanges, RunDirError, SAFE_RESUME_FIELDS, unsafeChanges } from "./run_dir.ts";
+import {
+  configChanges,
+  describeChanges,
+  RunDirError,
+  SAFE_RESUME_FIELDS,
+  unsafeChanges,
+} from "./run_dir.ts";
 import { ProgressReporter } from "./progress.ts";
 import { stepDropoutSeed, withDropoutSeed } from "../models/dropout.ts";
 
@@ -181,10 +187,9 @@ export class Trainer<B> {
       this.options.safeConfigFields ?? SAFE_RESUME_FIELDS,
     );
     if (bad.length > 0) {
-      const what = bad.map((c) =>
-        `${c.field} (saved ${JSON.stringify(c.old)}, now ${JSON.stringify(c.new)})`
+      throw new Error(
+        `checkpoint ${ck.dir} was written with a different config: ${describeChanges(bad)}`,
       );
-      throw new Error(`checkpoint ${ck.dir} was written with a different config: ${what}`);
     }
     for (const [name, model] of Object.entries(this.options.models)) {
       const saved = await loadLayersModelFiles(ck.dir, name);
