@@ -133,6 +133,9 @@ Deno.test("deno task figures: skipped figures are named with the reason; user er
     assertStringIncludes(r.stdout, "skipped ablation: no ");
     assertStringIncludes(r.stdout, "figures: 0 rendered (png), 5 skipped");
 
+    const help = await figuresTask(["--help"]);
+    assertEquals(help.code, 0);
+    assertStringIncludes(help.stdout, "--formats LIST");
     const bad = await figuresTask([...common, "--formats", "svg,gif"]);
     assertEquals(bad.code, 2);
     assertEquals(bad.stderr.trim().split("\n"), [

@@ -19,13 +19,29 @@ export const FIGURES_COMMAND = {
   summary: "Renders every figure the shipped results allow as SVG, PDF and PNG through " +
     "headless Chromium (no training; seconds), and says which figures it skipped and why.",
   flags: {
-    results: { type: "string", description: "results folder", default: "docs/results" },
-    data: { type: "string", description: "shipped runs and models", default: "data" },
-    out: { type: "string", description: "output folder", default: "docs/figures" },
+    results: {
+      type: "string",
+      description: "results folder",
+      default: "docs/results",
+      placeholder: "DIR",
+    },
+    data: {
+      type: "string",
+      description: "shipped runs and models",
+      default: "data",
+      placeholder: "DIR",
+    },
+    out: {
+      type: "string",
+      description: "output folder",
+      default: "docs/figures",
+      placeholder: "DIR",
+    },
     formats: {
       type: "string",
       description: "comma-separated formats (svg, pdf, png)",
       default: "svg,pdf,png",
+      placeholder: "LIST",
     },
   },
 } as const;
