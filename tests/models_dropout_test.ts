@@ -125,3 +125,15 @@ Deno.test("seededDropout on the wasm backend: the cpu masks, and dy * mask as th
     await tf.setBackend("cpu");
   }
 });
+
+Deno.test("seededDropout: a gradient step leaves no tensors behind", () => {
+  const x = tf.variable(tf.ones([4, 8]));
+  const f = () => tf.sum(withDropoutSeed(1, () => seededDropout(x, 0.5))) as tf.Scalar;
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) {
+    const { value, grads } = tf.variableGrads(f);
+    tf.dispose([value, ...Object.values(grads)]);
+  }
+  assertEquals(tf.memory().numTensors, before);
+  x.dispose();
+});
