@@ -91,8 +91,11 @@ Deno.test("renderProblems: offline Chromium draws figures that carry compressed 
   const script = await loadCompressedPlotlyScript();
   assert(script !== null, "plotly.js-dist-min is not installed: run `deno install`");
   const fig = { data: [{ type: "scatter", x: [1, 2], y: [3, 4] }], layout: { height: 200 } };
+  // An AMD loader on the page (require.js in some HTML exports) must not keep plotly.js from
+  // setting window.Plotly.
+  const amd = "<script>window.define = function () {}; window.define.amd = {};</script>";
   const page = (parts: string[]) =>
-    `<!doctype html><html><head></head><body>${parts.join("\n")}
+    `<!doctype html><html><head>${amd}</head><body>${parts.join("\n")}
 <script src="https://cdn.example.invalid/require.js"></script></body></html>`;
   const html = (m: { data: Record<string, unknown> }) => m.data["text/html"] as string;
   const dir = await Deno.makeTempDir();

@@ -367,8 +367,8 @@ export async function loadPlotlyJs(): Promise<string | null> {
 /**
  * A script that defines `window.Plotly` from a gzip-compressed, base64-encoded copy of
  * `plotlyJs`: the browser inflates it with `DecompressionStream` (Chromium 80+, Firefox 113+,
- * Safari 16.4+) and runs it as an inline `<script>`, with an AMD `define` (require.js in some
- * HTML exports) hidden meanwhile so that plotly.js sets the global. Runs at most once per page.
+ * Safari 16.4+) and runs it as an inline `<script>` (plotly.js 3 sets `window.Plotly` itself,
+ * also next to an AMD loader such as require.js). Runs at most once per page.
  * @param plotlyJs the plotly.js source.
  */
 export async function compressedPlotlyScript(plotlyJs: string): Promise<string> {
@@ -383,11 +383,9 @@ export async function compressedPlotlyScript(plotlyJs: string): Promise<string> 
   for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
   var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
   new Response(stream).text().then(function (src) {
-    var amd = window.define;
-    window.define = undefined;
     var s = document.createElement("script");
     s.textContent = src;
-    try { document.head.appendChild(s); } finally { window.define = amd; }
+    document.head.appendChild(s);
   });
 })();`;
 }
