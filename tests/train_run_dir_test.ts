@@ -167,3 +167,13 @@ Deno.test("trainFromConfig (deno task train): an existing run is refused before 
   assertEquals(await snapshot(dir), before);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("openRunDir: a refused call leaves even the temporaries in place", async () => {
+  const dir = await existingRun();
+  await Deno.writeTextFile(`${dir}/metrics.jsonl.0badf00d.tmp`, "half");
+  const before = await snapshot(dir);
+  await assertRejects(() => openRunDir(dir, config), RunDirError);
+  await assertRejects(() => openRunDir(dir, { ...config, seed: 9 }, { resume: true }), RunDirError);
+  assertEquals(await snapshot(dir), before);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -214,6 +214,11 @@ export async function saveCheckpoint(
   return final;
 }
 
+/** True for the names of temporaries: `.tmp-*` directories and `*.<8 hex>.tmp` files. */
+export function isTemporaryName(name: string): boolean {
+  return name.startsWith(".tmp-") || /\.[0-9a-f]{8}\.tmp$/.test(name);
+}
+
 /**
  * Removes what killed writes leave behind in a run directory: `.tmp-*` directories
  * (checkpoints being written, a run being deleted) and `*.tmp` files (from
@@ -231,9 +236,7 @@ export async function removeStaleTemporaries(runDir: string): Promise<string[]> 
       throw e;
     }
     for (const e of entries) {
-      const stale = (e.isDirectory && e.name.startsWith(".tmp-")) ||
-        (e.isFile && /\.[0-9a-f]{8}\.tmp$/.test(e.name));
-      if (stale) {
+      if (isTemporaryName(e.name)) {
         await Deno.remove(`${dir}/${e.name}`, { recursive: true });
         removed.push(`${dir}/${e.name}`);
       }

@@ -11,7 +11,12 @@
  *   other change is refused naming its field path, and a refused resume writes nothing.
  * @module
  */
-import { latestCheckpointStep, removeStaleTemporaries, writeFileAtomic } from "./checkpoint.ts";
+import {
+  isTemporaryName,
+  latestCheckpointStep,
+  removeStaleTemporaries,
+  writeFileAtomic,
+} from "./checkpoint.ts";
 import { UserError } from "../config/errors.ts";
 
 /**
@@ -168,8 +173,8 @@ async function clearRun(runDir: string, names: string[]): Promise<void> {
 
 /**
  * Opens `runDir` for a run of `config` under the policy of this module (see the module
- * doc), writing `config.json` (and the history) only when the run may go ahead. Removes
- * temporaries of killed writes first.
+ * doc), writing `config.json` (and the history) only when the run may go ahead; then also
+ * removes temporaries of killed writes. A refused call changes nothing on disk.
  * @throws RunDirError naming the directory (and for a refused resume, the fields).
  */
 export async function openRunDir(
@@ -180,10 +185,12 @@ export async function openRunDir(
   if (options.resume && options.force) {
     throw new RunDirError("--resume and --force exclude each other: pass one of them");
   }
-  if (await entriesOf(runDir) !== null) await removeStaleTemporaries(runDir);
-  const names = await entriesOf(runDir);
+  const names = (await entriesOf(runDir))?.filter((n) => !isTemporaryName(n)) ?? null;
   const configPath = `${runDir}/config.json`;
-  const writeConfig = () => writeFileAtomic(configPath, JSON.stringify(config, null, 2));
+  const writeConfig = async () => {
+    await removeStaleTemporaries(runDir);
+    await writeFileAtomic(configPath, JSON.stringify(config, null, 2));
+  };
   if (names === null || names.length === 0) {
     await Deno.mkdir(runDir, { recursive: true });
     await writeConfig();
@@ -236,6 +243,6 @@ export async function openRunDir(
       [...before, ...lines].map((l) => l + "\n").join(""),
     );
     await writeConfig();
-  }
+  } else await removeStaleTemporaries(runDir);
   return { mode: "resumed", changes };
 }
