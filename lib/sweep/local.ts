@@ -1,7 +1,7 @@
 /**
  * The `local` executor: a pool of worker processes on this machine, each running the cell
  * command (`lib/cli/sweep.ts --cell <id> --out <dir>`) for one cell at a time, with
- * `RDD_BLAS_THREADS` set so that workers x threads <= cores. Workers exit when the sweep
+ * `RDD_BLAS_THREADS=1` (see {@link blasThreads}), so that workers x threads <= cores. Workers exit when the sweep
  * process dies (they watch their parent), so a killed sweep leaves no stray trainers; the
  * next run resumes their cells from checkpoints.
  * @module
@@ -49,14 +49,20 @@ export interface LocalOptions {
   onProgress?: (p: SweepProgress) => void;
 }
 
-/** The default worker count: half the cores (each worker gets two BLAS threads), at least 1. */
+/** The default worker count: one per core (each worker runs one BLAS thread). */
 export function defaultParallel(): number {
-  return Math.max(1, Math.floor(navigator.hardwareConcurrency / 2));
+  return Math.max(1, navigator.hardwareConcurrency);
 }
 
-/** BLAS threads per worker so that workers x threads <= cores (at least 1). */
-export function blasThreads(parallel: number): number {
-  return Math.max(1, Math.floor(navigator.hardwareConcurrency / parallel));
+/**
+ * BLAS threads per worker: 1, whatever the worker count, so workers x threads <= cores
+ * whenever `parallel` <= cores. Measured on the 2-core machine: a second oneDNN/OpenMP thread
+ * gains -4% to +10% on an idle machine, but a PD step ran 15x slower with 2 threads while
+ * other processes shared the cores (the OpenMP threads wait on each other at every
+ * primitive), so a sweep scales by workers, not by threads.
+ */
+export function blasThreads(_parallel: number): number {
+  return 1;
 }
 
 /** One line: `12/35 done, 2 running, 1 failed, ETA 14m 05s`. */
