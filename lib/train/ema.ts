@@ -10,11 +10,17 @@ import * as tf from "@tensorflow/tfjs";
  * `shadow = decay * shadow + (1 - decay) * w`. The shadow starts equal to the weights.
  */
 export class Ema {
+  /** Weight of the old shadow in each update, in [0, 1). */
   readonly decay: number;
+  /** The tracked model variables, in the order of {@link Ema.exportState}. */
   readonly variables: tf.Variable[];
   #shadow: tf.Variable[];
 
-  /** @param decay in [0, 1); 0.999-0.9999 are usual for diffusion models. */
+  /**
+   * Starts the shadow as a copy of `variables` (non-trainable tfjs variables of the same shapes).
+   * @param variables the weights to average, in a fixed order (the order of saved state).
+   * @param decay in [0, 1); 0.999-0.9999 are usual for diffusion models.
+   */
   constructor(variables: tf.Variable[], decay: number) {
     if (!(decay >= 0 && decay < 1)) {
       throw new RangeError(`ema decay must be in [0, 1), got ${decay}`);

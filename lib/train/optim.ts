@@ -103,14 +103,19 @@ export function clipByGlobalNorm(
 
 /** Per-step constants of one Adam update. */
 export interface AdamHyper {
+  /** Learning rate of this step. */
   lr: number;
   /** Gradient scale from clipping (1 when not clipped). */
   scale: number;
+  /** Decay of the first moment (beta1). */
   b1: number;
+  /** Decay of the second moment (beta2). */
   b2: number;
+  /** Added to the root of the corrected second moment. */
   eps: number;
-  /** Bias corrections 1 - b1^k and 1 - b2^k. */
+  /** Bias correction of the first moment, 1 - b1^k at step k (1-based). */
   bc1: number;
+  /** Bias correction of the second moment, 1 - b2^k. */
   bc2: number;
   /** Decoupled weight decay times lr (0 for plain Adam). */
   decay: number;
@@ -123,7 +128,7 @@ export function adamStepOps(
   m: tf.Variable,
   v: tf.Variable,
   h: AdamHyper,
-) {
+): void {
   tf.tidy(() => {
     const g = h.scale === 1 ? grad : tf.mul(grad, h.scale);
     const m1 = tf.add(tf.mul(m, h.b1), tf.mul(g, 1 - h.b1));
@@ -146,7 +151,7 @@ export function adamStepLoop(
   m: tf.Variable,
   v: tf.Variable,
   h: AdamHyper,
-) {
+): void {
   const wv = w.dataSync() as Float32Array, gv = grad.dataSync() as Float32Array;
   const mv = m.dataSync() as Float32Array, vv = v.dataSync() as Float32Array;
   const n = wv.length;
@@ -184,13 +189,19 @@ export interface AdamState {
  * AdamW additionally applies w -= lr_k * weightDecay * w before the Adam update.
  */
 export class AdamOptimizer {
+  /** Hyperparameters and lr schedule, as given to the constructor. */
   readonly config: OptimizerConfig;
+  /** The optimised variables, in the order of gradients and saved state. */
   readonly variables: tf.Variable[];
   #m: tf.Variable[];
   #v: tf.Variable[];
   #step = 0;
 
-  /** @param variables trainable variables, in a fixed order (the order of saved state). */
+  /**
+   * Creates zero moments for each variable; throws RangeError for an invalid `config`.
+   * @param variables trainable variables, in a fixed order (the order of saved state).
+   * @param config optimiser kind, lr schedule, betas, eps, weight decay and clipping.
+   */
   constructor(variables: tf.Variable[], config: OptimizerConfig) {
     checkConfig(config);
     this.config = config;
