@@ -147,6 +147,7 @@ export class BatchIterator {
   #flips: Uint8Array | null = null;
 
   /**
+   * Starts at epoch 0 (or at `state`); RangeError for a bad batch size or a mismatched state.
    * @param set the data (N >= batchSize when dropLast).
    * @param opts batch size, seed, dropLast, flip, shuffle.
    * @param state a saved {@link BatchIteratorState} to continue from (its seed and size

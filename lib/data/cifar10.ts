@@ -12,7 +12,7 @@ import { byteToUnit, concatSets, type ImageSet } from "./images.ts";
 /** Side of a CIFAR-10 image in pixels. */
 export const CIFAR10_SIZE = 32;
 /** Bytes per record: 1 label byte + 3 planes of 32x32. */
-export const CIFAR10_RECORD_BYTES = 1 + 3 * CIFAR10_SIZE * CIFAR10_SIZE;
+export const CIFAR10_RECORD_BYTES: number = 1 + 3 * CIFAR10_SIZE * CIFAR10_SIZE;
 /** Class names by label, from the dataset's `batches.meta.txt`. */
 export const CIFAR10_CLASSES: readonly string[] = [
   "airplane",

@@ -21,8 +21,11 @@ export type IdxData =
 
 /** A decoded IDX array: element type, shape (row-major) and values in native typed arrays. */
 export interface IdxArray {
+  /** Element type from the file's magic number. */
   readonly dtype: IdxDtype;
+  /** Dimensions from the header, outermost first (MNIST images: `[N, 28, 28]`). */
   readonly shape: readonly number[];
+  /** The values, flat in row-major order; length is the product of `shape`. */
   readonly data: IdxData;
 }
 

@@ -23,8 +23,11 @@ export type NpyData = Float32Array | Float64Array | Int32Array | Uint8Array | Bi
 
 /** A C-ordered array: dtype descriptor, shape (`[]` for a scalar) and values. */
 export interface NpyArray {
+  /** The header's `descr`: byte order, kind and item size. */
   readonly dtype: NpyDtype;
+  /** Dimensions, outermost first (C order). */
   readonly shape: readonly number[];
+  /** The values, flat in C order; length is the product of `shape`. */
   readonly data: NpyData;
 }
 
