@@ -104,6 +104,7 @@ export class GroupNorm extends tf.layers.Layer {
   private gamma!: tf.LayerVariable;
   private beta!: tf.LayerVariable;
 
+  /** Validates the group bounds and epsilon (RangeError); weights are made in `build`. */
   constructor(args: GroupNormArgs = {}) {
     super({ name: args.name });
     this.maxGroups = args.maxGroups ?? 32;
@@ -114,6 +115,7 @@ export class GroupNorm extends tf.layers.Layer {
     if (!(this.epsilon > 0)) throw new RangeError(`epsilon must be > 0, got ${this.epsilon}`);
   }
 
+  /** Creates `gamma` (ones) and `beta` (zeros), each `[C]`, for an input `[B, H, W, C]`. */
   override build(inputShape: tf.Shape | tf.Shape[]): void {
     const c = lastDim(singleShape(inputShape, "GroupNorm"), "GroupNorm input", 4);
     this.gamma = this.addWeight("gamma", [c], "float32", tf.initializers.ones());
@@ -121,10 +123,12 @@ export class GroupNorm extends tf.layers.Layer {
     this.built = true;
   }
 
+  /** Same as the input shape `[B, H, W, C]`. */
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
     return singleShape(inputShape, "GroupNorm");
   }
 
+  /** Normalises one float32 tensor `[B, H, W, C]` per group, then scales, shifts (and SiLU). */
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = singleTensor(inputs, "GroupNorm") as tf.Tensor4D;
@@ -145,6 +149,7 @@ export class GroupNorm extends tf.layers.Layer {
     });
   }
 
+  /** The layer's config for model.json: the base config plus the {@link GroupNormArgs}. */
   override getConfig(): tf.serialization.ConfigDict {
     return {
       ...super.getConfig(),
@@ -188,18 +193,21 @@ export class SinusoidalEmbedding extends tf.layers.Layer {
   private readonly dim: number;
   private readonly freqs: Float32Array;
 
+  /** Precomputes the `dim / 2` frequencies; RangeError unless `dim` is even and >= 2. */
   constructor(args: SinusoidalEmbeddingArgs) {
     super({ name: args.name });
     this.dim = args.dim;
     this.freqs = sinusoidalFrequencies(args.dim);
   }
 
+  /** `[B]` -> `[B, dim]`; RangeError for an input of another rank. */
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
     const s = singleShape(inputShape, "SinusoidalEmbedding");
     if (s.length !== 1) throw new RangeError(`SinusoidalEmbedding input must be [B], got [${s}]`);
     return [s[0], this.dim];
   }
 
+  /** Embeds the time indices `[B]` (cast to float32) as `[B, dim]` float32. */
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const t = tf.cast(singleTensor(inputs, "SinusoidalEmbedding"), "float32");
@@ -209,6 +217,7 @@ export class SinusoidalEmbedding extends tf.layers.Layer {
     });
   }
 
+  /** The layer's config for model.json: the base config plus `dim`. */
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), dim: this.dim };
   }
@@ -222,6 +231,7 @@ export class ChannelBias extends tf.layers.Layer {
   /** Registered class name (model.json). */
   static className = "RddChannelBias";
 
+  /** `[[B, H, W, C], [B, C]]` -> `[B, H, W, C]`; throws for other input shapes. */
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
     if (!Array.isArray(inputShape[0]) || inputShape.length !== 2) {
       throw new TypeError("ChannelBias takes two inputs [h, bias]");
@@ -233,6 +243,7 @@ export class ChannelBias extends tf.layers.Layer {
     return h;
   }
 
+  /** `h + bias[:, None, None, :]` for the inputs `[h: [B, H, W, C], bias: [B, C]]`. */
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     if (!Array.isArray(inputs) || inputs.length !== 2) {
       throw new TypeError("ChannelBias takes two inputs [h, bias]");
@@ -252,6 +263,7 @@ export class SpatialSelfAttention extends tf.layers.Layer {
   /** Registered class name (model.json). */
   static className = "RddSpatialSelfAttention";
 
+  /** `[B, H, W, 3C]` -> `[B, H, W, C]`; RangeError when the channels are not a multiple of 3. */
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
     const s = singleShape(inputShape, "SpatialSelfAttention");
     const c3 = lastDim(s, "SpatialSelfAttention input", 4);
@@ -261,6 +273,7 @@ export class SpatialSelfAttention extends tf.layers.Layer {
     return [s[0], s[1], s[2], c3 / 3];
   }
 
+  /** Attention of the packed q, k, v `[B, H, W, 3C]` over the H*W positions: `[B, H, W, C]`. */
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = singleTensor(inputs, "SpatialSelfAttention") as tf.Tensor4D;
