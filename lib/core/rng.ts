@@ -21,6 +21,7 @@ export class Rng {
   #spare: number | null = null;
 
   /**
+   * Starts the stream of `seed`, or continues a saved one.
    * @param seed any integer or string; the same seed gives the same stream.
    * @param state optional saved state (from {@link Rng.state}) to resume a stream.
    */

@@ -13,6 +13,7 @@ export interface Denoiser {
   /** What {@link Denoiser.predict} returns. */
   readonly parameterization: Parameterization;
   /**
+   * Predicts from the noisy batch `z` at step `t` (synchronously or as a promise).
    * @param z noisy batch `[B, ...dims]` (float64).
    * @param t integer index into the schedule's `alphasBar` table, shared by the batch.
    * @returns the prediction in `parameterization`, same shape as `z`.

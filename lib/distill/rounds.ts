@@ -504,8 +504,11 @@ export interface ProgressiveDistillOptions {
 export interface RoundInfo {
   /** 0-based position in the chain. */
   index: number;
+  /** Sampling steps of the round's teacher. */
   teacherSteps: number;
+  /** Sampling steps of the round's student (half the teacher's). */
   studentSteps: number;
+  /** The distillation method (loss preset) the round trained with. */
   method: RddPresetName;
   /** The round's directory. */
   dir: string;

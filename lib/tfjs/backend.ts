@@ -51,7 +51,9 @@ export interface SelectBackendOptions {
 export interface AdapterReport {
   /** Vendor: a name or a PCI/Vulkan vendor id as text (Mesa's software drivers: "65541"). */
   readonly vendor: string;
+  /** GPU architecture or family name, e.g. "rdna-3" (often empty). */
   readonly architecture: string;
+  /** Device name or PCI device id as text (often empty). */
   readonly device: string;
   /** Driver description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
   readonly description: string;
@@ -65,7 +67,9 @@ export interface AdapterReport {
 export interface WasmReport {
   /** Directory (file:// URL) the .wasm binaries were loaded from. */
   readonly binariesUrl: string;
+  /** Whether the loaded build uses WebAssembly SIMD. */
   readonly simd: boolean;
+  /** Whether the loaded build runs XNNPACK on several threads. */
   readonly multiThread: boolean;
   /** Threads XNNPACK uses. */
   readonly threads: number;
@@ -82,6 +86,7 @@ export interface BackendReport {
   readonly name: BackendName;
   /** What was asked for, and by whom. */
   readonly requested: BackendPreference;
+  /** Who asked: the `backend` option, the `RDD_BACKEND` variable, or the default. */
   readonly source: PreferenceSource;
   /** Why `name` was chosen, one short sentence. */
   readonly reason: string;
