@@ -1,18 +1,24 @@
 /**
  * Diffusion-model distillation toolkit for Deno: noise schedules, samplers, analytic
  * denoisers, tfjs models and training, progressive distillation, RCFD and RDD losses.
+ *
+ * The root export holds the whole public API. The subpaths `./diffusion`, `./samplers`,
+ * `./distill`, `./figures`, `./config` and `./sweep` hold the same symbols grouped by topic.
+ * Kernel-level plumbing (the fast-CPU kernel internals, the wasm gradient kernels, the Adam
+ * update loops) is not exported; it stays reachable by importing its module directly.
  * @module
  */
-export * from "./lib/diffusion/schedule.ts";
-export * from "./lib/diffusion/timesteps.ts";
-export * from "./lib/diffusion/param.ts";
-export * from "./lib/diffusion/numerics.ts";
-export * from "./lib/diffusion/weighting.ts";
+export * from "./lib/diffusion/mod.ts";
 export * from "./lib/core/rng.ts";
 export * from "./lib/core/batch.ts";
-export * from "./lib/diffusion/denoiser.ts";
-export * from "./lib/diffusion/param_tf.ts";
-export * from "./lib/train/optim.ts";
+export {
+  AdamOptimizer,
+  type AdamState,
+  clipByGlobalNorm,
+  globalNorm,
+  learningRateAt,
+  type OptimizerConfig,
+} from "./lib/train/optim.ts";
 export * from "./lib/train/ema.ts";
 export * from "./lib/train/checkpoint.ts";
 export * from "./lib/train/run_dir.ts";
@@ -28,45 +34,32 @@ export * from "./lib/data/idx.ts";
 export * from "./lib/data/npy.ts";
 export * from "./lib/data/png.ts";
 export * from "./lib/data/png_folder.ts";
-export * from "./lib/samplers/common.ts";
-export * from "./lib/samplers/ddim.ts";
-export * from "./lib/samplers/ddim_tf.ts";
-export * from "./lib/samplers/ddpm.ts";
-export * from "./lib/samplers/dpm_solver.ts";
+export * from "./lib/samplers/mod.ts";
 export * from "./lib/analytic/gaussian.ts";
 export * from "./lib/analytic/mixture.ts";
 export * from "./lib/analytic/distance.ts";
 export * from "./lib/notebook/show.ts";
 export * from "./lib/notebook/figures.ts";
-export * from "./lib/distill/rcfd.ts";
-export * from "./lib/distill/pd_target.ts";
-export * from "./lib/distill/isp2p.ts";
-export * from "./lib/distill/mp2p.ts";
-export * from "./lib/distill/torch_batch_norm.ts";
-export * from "./lib/distill/rkd.ts";
-export * from "./lib/distill/rdd_objective.ts";
-export * from "./lib/distill/rounds.ts";
+export * from "./lib/distill/mod.ts";
 export * from "./lib/eval/cfid.ts";
 export * from "./lib/tfjs/backend.ts";
-export * from "./lib/tfjs/wasm_grads.ts";
 export * from "./lib/models/layers.ts";
 export * from "./lib/models/unet.ts";
 export * from "./lib/models/dropout.ts";
 export * from "./lib/models/classifier.ts";
 export * from "./lib/models/tf_denoiser.ts";
-export * from "./lib/tfjs/fast_cpu.ts";
+export {
+  disableFastCpu,
+  enableFastCpu,
+  FAST_CPU_KERNELS,
+  fastCpuFallbacks,
+  type FastCpuOptions,
+  type FastCpuStatus,
+  fastCpuStatus,
+  setFastCpuThreads,
+} from "./lib/tfjs/fast_cpu.ts";
 export * from "./lib/eval/generate.ts";
 export * from "./lib/train/run_config.ts";
 export * from "./lib/config/mod.ts";
 export * from "./lib/sweep/mod.ts";
-export * from "./lib/figures/style.ts";
-export * from "./lib/figures/results.ts";
-export * from "./lib/figures/quality.ts";
-export * from "./lib/figures/ablation.ts";
-export * from "./lib/figures/samples.ts";
-export * from "./lib/figures/loss_curves.ts";
-export * from "./lib/figures/sources.ts";
-export * from "./lib/figures/shipped_samples.ts";
-export * from "./lib/figures/catalog.ts";
-export * from "./lib/figures/chromium.ts";
-export * from "./lib/figures/export.ts";
+export * from "./lib/figures/mod.ts";
