@@ -7,7 +7,9 @@
  *
  * Without notebook arguments it runs every `notebooks/*.ipynb`. Executed copies are written to
  * the output folder (default `runs/notebooks`); the sources are never modified. A notebook
- * passes when every code cell ran, no cell raised, and each `// expect: KIND` comment in a
+ * passes when every code cell ran, no cell raised, no stream output carries start-up noise
+ * (see {@link NOISE_PATTERNS}: an `error:` line, Deno's XDG_RUNTIME_DIR warning, tfjs' banner),
+ * and each `// expect: KIND` comment in a
  * cell is matched by one `display_data` output of that kind in the same cell (KIND: plotly,
  * image, table, markdown; see {@link EXPECT_MIME}). A cell that calls `show(` must carry at
  * least one such comment, and a notebook must expect at least one output. The executed copy
@@ -39,9 +41,22 @@ export interface NotebookJson {
       data?: Record<string, unknown>;
       ename?: string;
       evalue?: string;
+      /** Stream outputs: "stdout" or "stderr", and their text. */
+      name?: string;
+      text?: string | string[];
     }[];
   }[];
 }
+
+/**
+ * Lines that must not appear in a notebook's stream outputs: nothing failed, so a user must not
+ * read "error" (Deno's WebGPU probe warning) or tfjs' "install our node backend" banner.
+ */
+export const NOISE_PATTERNS: readonly RegExp[] = [
+  /^error:/m,
+  /XDG_RUNTIME_DIR/,
+  /tfjs-node|install our node backend/,
+];
 
 /** The largest executed notebook accepted: 5 MB (5,000,000 bytes). */
 export const MAX_NOTEBOOK_BYTES = 5_000_000;
@@ -80,6 +95,9 @@ export function checkNotebook(nb: NotebookJson): string[] {
     if (cell.execution_count == null) problems.push(`${where}: was not executed`);
     for (const o of outputs) {
       if (o.output_type === "error") problems.push(`${where}: raised ${o.ename}: ${o.evalue}`);
+      const text = o.output_type === "stream" ? joined(o.text ?? "") : "";
+      const noise = NOISE_PATTERNS.find((re) => re.test(text));
+      if (noise) problems.push(`${where}: ${o.name ?? "stream"} output matches ${noise}`);
     }
     let kinds: string[];
     try {

@@ -69,6 +69,27 @@ Deno.test("checkNotebook reports errors, missing outputs, untagged show and unex
   ]);
 });
 
+Deno.test("checkNotebook reports start-up noise in stream outputs", () => {
+  const stream = (name: string, text: string | string[]) => ({ output_type: "stream", name, text });
+  const nb: NotebookJson = {
+    cells: [
+      code("// expect: markdown\nawait show(m)", [display("text/markdown")]),
+      code("console.log(1)", [stream("stdout", "step 1 | loss 0.5\n")]),
+      code("x", [stream("stderr", "error: XDG_RUNTIME_DIR is invalid or not set\n")]),
+      code("y", [
+        stream("stdout", [
+          "Hi, looks like you are running TensorFlow.js in Node.js. ",
+          "see tfjs-node",
+        ]),
+      ]),
+    ],
+  };
+  assertEquals(checkNotebook(nb), [
+    "cell 2: stderr output matches /^error:/m",
+    "cell 3: stdout output matches /tfjs-node|install our node backend/",
+  ]);
+});
+
 Deno.test("checkNotebook fails a notebook that expects nothing", () => {
   assertEquals(checkNotebook({ cells: [code("1 + 1")] }), [
     'notebook has no "// expect: KIND" comment',
