@@ -7,7 +7,8 @@
  * - `"distill-round"`: one distillation round from a saved student (e.g. the shipped 2-step PD
  *   student `data/student_2step`) with `method` and `rdd` overrides, then cFID of the new
  *   student at `evalSteps`;
- * - `"eval"`: a trained model (default the teacher) sampled with `sampler` at `steps` steps;
+ * - `"eval"`: a trained model (default the teacher) sampled with `sampler` ("ddim" or
+ *   "dpm-solver++") on `path` ("stride" or "logsnr") at `steps` steps;
  * - `"distill"`: a progressive-distillation chain as `deno task distill` runs it.
  * @module
  */
@@ -69,9 +70,14 @@ export interface EvalCellConfig {
   classifier: string;
   /** Cached cFID reference statistics. */
   referenceStats: string;
-  /** Sampler: strided DDIM (DPM-Solver++ is not wired into cells yet). */
-  sampler: "ddim";
-  /** Sampling steps K (divides the teacher's T). */
+  /** Sampler: deterministic DDIM or DPM-Solver++(2M). */
+  sampler: "ddim" | "dpm-solver++";
+  /**
+   * Timestep path: "stride" (default; the reference's strided path, K divides T) or "logsnr"
+   * (`logSnrTimesteps`: K steps uniform in logSNR, landing on index 0).
+   */
+  path?: "stride" | "logsnr";
+  /** Sampling steps K. */
   steps: number;
   /** cFID sample size n. */
   evalSamples: number;
@@ -177,9 +183,11 @@ const evalCellSchema = z.strictObject({
   model: z.string().min(1).optional(),
   classifier: z.string().min(1),
   referenceStats: z.string().min(1),
-  /** Sampler (strided DDIM; DPM-Solver++ is not wired into cells yet). */
-  sampler: z.enum(["ddim"]),
-  /** Sampling steps K (divides the teacher's T). */
+  /** Sampler: deterministic DDIM or DPM-Solver++(2M). */
+  sampler: z.enum(["ddim", "dpm-solver++"]),
+  /** Timestep path (default "stride", where K must divide the teacher's T). */
+  path: z.enum(["stride", "logsnr"]).optional(),
+  /** Sampling steps K. */
   steps: int(1),
   evalSamples: int(2),
   evalSeed,

@@ -19,7 +19,7 @@ import { classify } from "../models/classifier.ts";
 import { checkContiguous, type ImageArray, type ImageSet, toTensor } from "../data/images.ts";
 import { writeFileAtomic } from "../train/checkpoint.ts";
 import { frechetDistance, type GaussianStats, gaussianStats } from "./frechet.ts";
-import { generateImages } from "./generate.ts";
+import { generateImages, type GenerateOptions } from "./generate.ts";
 
 /** Pooled classifier features of a set of images: row-major `[n, dim]`. */
 export interface ClassifierFeatureSet {
@@ -189,10 +189,10 @@ export async function cfid(
 }
 
 /** Options of {@link evaluateStudent}. */
-export interface EvaluateOptions {
+export interface EvaluateOptions extends Pick<GenerateOptions, "sampler" | "path"> {
   /** Teacher or student network (inputs `[x, t]`). */
   model: tf.LayersModel;
-  /** Sampling steps K (strided DDIM on `schedule`, stride maxIndex / K). */
+  /** Sampling steps K (default: strided DDIM on `schedule`, stride maxIndex / K). */
   steps: number;
   /** The one schedule table. */
   schedule: DiscreteSchedule;
@@ -223,8 +223,9 @@ export interface EvaluationRow {
 }
 
 /**
- * Samples `n` images with `steps`-step strided DDIM ({@link generateImages}, image shape read
- * from the model's input) and scores them with {@link cfid}.
+ * Samples `n` images with `steps` steps of `sampler` on `path` (default strided DDIM;
+ * {@link generateImages}, image shape read from the model's input) and scores them with
+ * {@link cfid}.
  */
 export async function evaluateStudent(o: EvaluateOptions): Promise<EvaluationRow> {
   const shape = o.model.inputs[0].shape;
@@ -238,6 +239,8 @@ export async function evaluateStudent(o: EvaluateOptions): Promise<EvaluationRow
     schedule: o.schedule,
     parameterization: o.parameterization,
     steps: o.steps,
+    sampler: o.sampler,
+    path: o.path,
     n: o.n,
     imageShape: [h, w, c],
     seed: o.seed,

@@ -79,6 +79,7 @@ async function evaluateAt(
   steps: readonly number[],
   n: number,
   seed: number,
+  sampling: Pick<EvalCellConfig, "sampler" | "path"> = { sampler: "ddim" },
 ): Promise<EvaluationRow[]> {
   const rows: EvaluationRow[] = [];
   for (const k of steps) {
@@ -86,6 +87,8 @@ async function evaluateAt(
       await evaluateStudent({
         model,
         steps: k,
+        sampler: sampling.sampler,
+        path: sampling.path,
         schedule: s.schedule,
         parameterization: s.parameterization,
         n,
@@ -139,11 +142,11 @@ async function runDistillRoundCell(
   return { ...rowMetrics(rows), finalLoss: await finalLoss(`${runDir}/metrics.jsonl`) };
 }
 
-/** An `"eval"` cell: the model sampled at `steps` steps (no training). */
+/** An `"eval"` cell: the model sampled with `sampler` at `steps` steps (no training). */
 async function runEvalCell(c: EvalCellConfig, seed: number): Promise<CellMetrics> {
   const s = await evalSetup(c);
   const model = await loadLayersModelFiles(c.model ?? `${c.teacherRun}/model`);
-  const rows = await evaluateAt(s, model, [c.steps], c.evalSamples, c.evalSeed ?? seed);
+  const rows = await evaluateAt(s, model, [c.steps], c.evalSamples, c.evalSeed ?? seed, c);
   model.dispose();
   s.classifier.dispose();
   return rowMetrics(rows);
