@@ -23,7 +23,8 @@ import { cfidVsNfeFigure, speedQualityFigure } from "./quality.ts";
 import { ablationFigure } from "./ablation.ts";
 import { sampleGridFigure } from "./samples.ts";
 import { lossCurvesFigure } from "./loss_curves.ts";
-import { findLossRuns, pathExists, samplePanelsFromDir } from "./sources.ts";
+import { findLossRuns, samplePanelsFromDir } from "./sources.ts";
+import { pathExists } from "../train/checkpoint.ts";
 import { shippedSamplePanels } from "./shipped_samples.ts";
 
 /** The names of the paper figures, in the order they are rendered. */

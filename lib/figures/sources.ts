@@ -7,6 +7,7 @@ import { z } from "zod";
 import { parseWith, readJsonFile } from "../config/parse.ts";
 import type { LossRun } from "./loss_curves.ts";
 import type { SamplePanel } from "./samples.ts";
+import { pathExists } from "../train/checkpoint.ts";
 
 const ROUND_SCHEMA = z.looseObject({
   kind: z.literal("distill-round"),
@@ -19,17 +20,6 @@ const RUN_CONFIG_SCHEMA = z.looseObject({
   kind: z.string(),
   seed: z.union([z.number(), z.string()]),
 });
-
-/** True when `path` exists (a missing path is false; other errors are thrown). */
-export async function pathExists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
 
 /**
  * The logged `{step, loss}` pairs of a `metrics.jsonl` (lines without a numeric loss are

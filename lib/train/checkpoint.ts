@@ -20,7 +20,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   await Deno.rename(tmp, path);
 }
 
-async function exists(path: string): Promise<boolean> {
+/** True when `path` exists (a missing path is false; other errors are thrown). */
+export async function pathExists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
     return true;
@@ -256,7 +257,7 @@ export interface LoadedCheckpoint extends CheckpointPayload {
 /** The step of the checkpoint `latest` names (read from its state.json), or null if none. */
 export async function latestCheckpointStep(runDir: string): Promise<number | null> {
   const latest = `${runDir}/checkpoints/latest`;
-  if (!(await exists(latest))) return null;
+  if (!(await pathExists(latest))) return null;
   const dir = `${runDir}/checkpoints/${(await Deno.readTextFile(latest)).trim()}`;
   return (JSON.parse(await Deno.readTextFile(`${dir}/state.json`)) as StateFile).step;
 }
@@ -268,7 +269,7 @@ export async function latestCheckpointStep(runDir: string): Promise<number | nul
 export async function loadCheckpoint(runDir: string): Promise<LoadedCheckpoint | null> {
   const root = `${runDir}/checkpoints`;
   const latest = `${root}/latest`;
-  if (!(await exists(latest))) return null;
+  if (!(await pathExists(latest))) return null;
   const dir = `${root}/${(await Deno.readTextFile(latest)).trim()}`;
   const statePath = `${dir}/state.json`;
   let sf: StateFile;
