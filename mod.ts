@@ -59,6 +59,7 @@ export {
   setFastCpuThreads,
 } from "./lib/tfjs/fast_cpu.ts";
 export * from "./lib/eval/generate.ts";
+export * from "./lib/eval/speedup.ts";
 export * from "./lib/train/run_config.ts";
 export * from "./lib/config/mod.ts";
 export * from "./lib/sweep/mod.ts";

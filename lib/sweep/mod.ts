@@ -50,6 +50,15 @@ export { blasThreads, defaultParallel, progressLine, type SweepProgress } from "
 export { type SlurmJob, slurmScript } from "./slurm.ts";
 export { defaultProgress, progressTable } from "./progress.ts";
 export { sweepAxisFigure } from "./figure.ts";
+export {
+  formatReproduction,
+  mergeReproduction,
+  type ReproductionRow,
+  reproductionRows,
+  type ReproductionSummary,
+  SAMPLER_LABELS,
+  type SpeedupMeasurement,
+} from "./reproduction.ts";
 export type {
   CellConfig,
   CellOptimizer,
