@@ -11,13 +11,13 @@
  * writes `DIR/summary.json` (the merged rows and the speed-up, see lib/sweep/reproduction.ts)
  * and prints the results table. DIR defaults to docs/results/reproduction, and to
  * runs/reproduce_fast with `--fast` (each spec's fast profile: seconds per cell), so a fast
- * run never replaces the shipped results.
+ * run never replaces the shipped results. `--check` validates both specs and exits.
  * @module
  */
 import { readJsonFile } from "../config/parse.ts";
 import type { SweepSpec } from "../config/sweep.ts";
 import { cellDir } from "../sweep/cell.ts";
-import { CELL_DEFAULTS } from "../sweep/spec.ts";
+import { CELL_DEFAULTS, expandSweep } from "../sweep/spec.ts";
 import {
   formatReproduction,
   mergeReproduction,
@@ -30,7 +30,7 @@ import { loadLayersModelFiles, writeFileAtomic } from "../train/checkpoint.ts";
 import "../models/unet.ts";
 import { readRunConfig, teacherSchedule } from "../train/run_config.ts";
 import { describeBackend, selectBackend } from "../tfjs/backend.ts";
-import { type CommandSpec, type FlagValues, runCommand } from "./args.ts";
+import { type CommandSpec, type FlagValues, printCheck, runCommand } from "./args.ts";
 
 /** The flags of `deno task reproduce`. */
 export const REPRODUCE_COMMAND = {
@@ -62,6 +62,7 @@ export const REPRODUCE_COMMAND = {
       description: "results folder: DIR/teacher, DIR/chains, DIR/summary.json (default " +
         "docs/results/reproduction)",
     },
+    check: { type: "boolean", description: "validate both specs, print their cells, exit" },
   },
 } as const satisfies CommandSpec;
 
@@ -134,6 +135,15 @@ async function runSpec(
 /** Runs the command for parsed flags; returns the number of failed cells. */
 export async function reproduceCommand(a: ReproduceFlags): Promise<number> {
   const out = a.out ?? (a.fast ? "runs/reproduce_fast" : "docs/results/reproduction");
+  if (a.check) {
+    const cells: Record<string, number> = {};
+    for (const [name, source] of Object.entries(REPRODUCTION_SPECS)) {
+      cells[name] = (await expandSweep(await readJsonFile(source), { fast: a.fast, source }))
+        .cells.length;
+    }
+    printCheck({ out, fast: a.fast, cells });
+    return 0;
+  }
   const teacher = (await runSpec("teacher", out, a)).run;
   const { spec, run: chains } = await runSpec("chains", out, a);
   const teacherRun = String(spec.base.teacherRun ?? CELL_DEFAULTS.distill.teacherRun);
