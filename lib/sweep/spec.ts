@@ -12,7 +12,10 @@ import {
   sweepSpecSchema,
 } from "../config/sweep.ts";
 import { ConfigError } from "../config/errors.ts";
+import { DISTILL_DEFAULTS } from "../cli/distill.ts";
 import { parseWith, readJsonFile } from "../config/parse.ts";
+
+const { seed: _seed, ...DISTILL_CELL_DEFAULTS } = DISTILL_DEFAULTS;
 
 /** Defaults of each cell kind (relative paths are relative to the working directory). */
 export const CELL_DEFAULTS: Record<CellConfig["kind"], Record<string, unknown>> = {
@@ -43,23 +46,11 @@ export const CELL_DEFAULTS: Record<CellConfig["kind"], Record<string, unknown>> 
     evalSamples: 1000,
     evalSeed: 12345,
   },
+  // The settings of `deno task distill` (one home for them), with the shipped input runs.
   distill: {
-    kind: "distill",
+    ...DISTILL_CELL_DEFAULTS,
     teacherRun: "data/teacher",
     classifierRun: "data/classifier",
-    method: "rdd",
-    toSteps: 1,
-    finalRounds: 1,
-    stepsPerRound: 1000,
-    doubleShortRounds: true,
-    batchSize: 32,
-    optimizer: { kind: "adam", lr: 1e-4, cosineDecay: true, gradClipNorm: 1 },
-    rdd: {},
-    evalSamples: 1000,
-    evalSeed: 12345,
-    evalMaxSteps: 8,
-    checkpointEvery: 250,
-    logEvery: 25,
   },
 };
 
