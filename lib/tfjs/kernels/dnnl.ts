@@ -330,8 +330,34 @@ export function openDnnl(path: string): Dnnl {
     return pd;
   }
 
+  /**
+   * The primitive descriptor `make(weights)` with oneDNN's choice of weights layout
+   * (`d.anyWeights`), unless that layout (queried by `query`) takes more bytes than the plain
+   * filter: a blocked layout padding inC or outC up to 8 or 16, chosen at small channel counts,
+   * whose JIT kernels corrupt the heap in oneDNN 2.6. Then the plain filter layout is used.
+   */
+  function withWeights(
+    d: { weights: Uint8Array; anyWeights: Uint8Array },
+    query: number,
+    make: (weights: Uint8Array) => Deno.PointerValue,
+  ): Deno.PointerValue {
+    const pd = make(d.anyWeights);
+    const chosen = s.dnnl_primitive_desc_query_md(pd, query, 0);
+    const plainBytes = s.dnnl_memory_desc_get_size(Deno.UnsafePointer.of(d.weights));
+    return s.dnnl_memory_desc_get_size(chosen) > plainBytes ? make(d.weights) : pd;
+  }
+
   function forwardDesc(g: ConvGeometry, withBias: boolean, prop: number): Deno.PointerValue {
     const d = descs(g);
+    return withWeights(d, QUERY_WEIGHTS_MD, (weights) => forwardOp(d, weights, withBias, prop));
+  }
+
+  function forwardOp(
+    d: ReturnType<typeof descs>,
+    weights: Uint8Array,
+    withBias: boolean,
+    prop: number,
+  ): Deno.PointerValue {
     const op = new Uint8Array(OP_DESC_BYTES);
     check(
       s.dnnl_convolution_forward_desc_init(
@@ -339,7 +365,7 @@ export function openDnnl(path: string): Dnnl {
         prop,
         CONV_DIRECT,
         d.src,
-        d.anyWeights,
+        weights,
         withBias ? d.bias : d.none,
         d.dst,
         d.strides,
@@ -491,21 +517,24 @@ export function openDnnl(path: string): Dnnl {
       const p = cached(key("bwd_data", g, false), () => {
         const d = descs(g);
         const hint = forwardDesc(g, false, FORWARD_TRAINING);
-        const op = new Uint8Array(OP_DESC_BYTES);
-        check(
-          s.dnnl_convolution_backward_data_desc_init(
-            op,
-            CONV_DIRECT,
-            d.src,
-            d.anyWeights,
-            d.dst,
-            d.strides,
-            d.padL,
-            d.padR,
-          ),
-          "convolution_backward_data_desc_init",
-        );
-        return build(primitiveDesc(op, hint), [
+        const pd = withWeights(d, QUERY_WEIGHTS_MD, (weights) => {
+          const op = new Uint8Array(OP_DESC_BYTES);
+          check(
+            s.dnnl_convolution_backward_data_desc_init(
+              op,
+              CONV_DIRECT,
+              d.src,
+              weights,
+              d.dst,
+              d.strides,
+              d.padL,
+              d.padR,
+            ),
+            "convolution_backward_data_desc_init",
+          );
+          return primitiveDesc(op, hint);
+        });
+        return build(pd, [
           { arg: ARG.diffDst, md: d.dst },
           { arg: ARG.weights, md: d.weights, chosen: weightsIn },
           { arg: ARG.diffSrc, md: d.src },
@@ -517,22 +546,25 @@ export function openDnnl(path: string): Dnnl {
       const p = cached(key("bwd_weights", g, false), () => {
         const d = descs(g);
         const hint = forwardDesc(g, false, FORWARD_TRAINING);
-        const op = new Uint8Array(OP_DESC_BYTES);
-        check(
-          s.dnnl_convolution_backward_weights_desc_init(
-            op,
-            CONV_DIRECT,
-            d.src,
-            d.anyWeights,
-            d.none,
-            d.dst,
-            d.strides,
-            d.padL,
-            d.padR,
-          ),
-          "convolution_backward_weights_desc_init",
-        );
-        return build(primitiveDesc(op, hint), [
+        const pd = withWeights(d, QUERY_DIFF_WEIGHTS_MD, (weights) => {
+          const op = new Uint8Array(OP_DESC_BYTES);
+          check(
+            s.dnnl_convolution_backward_weights_desc_init(
+              op,
+              CONV_DIRECT,
+              d.src,
+              weights,
+              d.none,
+              d.dst,
+              d.strides,
+              d.padL,
+              d.padR,
+            ),
+            "convolution_backward_weights_desc_init",
+          );
+          return primitiveDesc(op, hint);
+        });
+        return build(pd, [
           { arg: ARG.src, md: d.src },
           { arg: ARG.diffDst, md: d.dst },
           {
