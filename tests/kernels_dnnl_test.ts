@@ -163,3 +163,78 @@ Deno.test("dnnlSupports: tfjs output sizes oneDNN cannot express are refused", (
   // An output smaller than any non-negative right padding gives.
   assert(!dnnlSupports(geo(1, 8, 1, 1, 3, 1, 0, 5)));
 });
+
+Deno.test({
+  name: "oneDNN convolutions at small channel counts (1-8) equal the GEMM formulation",
+  ignore: !hasDnnl,
+  fn: withDnnl((d) => {
+    // Channel counts below oneDNN's block of 8 made it choose padded weight layouts that
+    // corrupted the heap in backward-weights (a width-4 classifier aborted); dnnl.ts now keeps
+    // the plain layout there. Every pair of {1, 2, 3, 4, 5, 7, 8} in and out, 3x3 and 1x1.
+    const blas = loadBlas();
+    const scratch: [Scratch, Scratch] = [new Scratch(), new Scratch()];
+    const rng = new Rng(5);
+    for (const inC of [1, 2, 3, 4, 5, 7, 8]) {
+      for (const outC of [1, 2, 4, 7, 8]) {
+        for (const g of [geo(8, 8, inC, outC, 3, 1, 1, 8), geo(8, 8, inC, outC, 1, 2, 0, 4)]) {
+          const x = randn(rng, g.batch * g.inH * g.inW * g.inC);
+          const w = randn(rng, g.kH * g.kW * g.inC * g.outC);
+          const dy = randn(rng, g.batch * g.outH * g.outW * g.outC);
+          const y = new Float32Array(dy.length), dx = new Float32Array(x.length);
+          const dw = new Float32Array(w.length);
+          const what = JSON.stringify(g);
+          d.forward(x, w, new Float32Array(g.outC), y, g);
+          assertLess(maxRel(y, conv2dForward(blas, scratch, x, w, g)), 1e-5, `forward ${what}`);
+          d.backwardData(dy, w, dx, g);
+          assertLess(
+            maxRel(dx, conv2dBackpropInput(blas, scratch, dy, w, g)),
+            1e-5,
+            `data ${what}`,
+          );
+          d.backwardWeights(x, dy, dw, g);
+          assertLess(maxRel(dw, conv2dBackpropFilter(blas, scratch, x, dy, g)), 1e-5, `dw ${what}`);
+        }
+      }
+    }
+    blas.close();
+  }),
+});
+
+Deno.test({
+  name: "a width-4 classifier trains on the fast CPU path without corrupting the heap",
+  ignore: !hasDnnl,
+  fn: async () => {
+    // The original crash ("corrupted size vs. prev_size"), in a subprocess so an abort fails
+    // this test instead of killing the runner.
+    const root = new URL("..", import.meta.url).pathname;
+    const script = `
+      import * as tf from "@tensorflow/tfjs";
+      import { selectBackend } from "${root}lib/tfjs/backend.ts";
+      import { createClassifier } from "${root}lib/models/classifier.ts";
+      await selectBackend({ prefer: "cpu" });
+      const model = createClassifier({ imageSize: 16, inChannels: 1, numClasses: 10, width: 4 });
+      const opt = tf.train.adam(1e-3);
+      const x = tf.randomNormal([8, 16, 16, 1], 0, 1, "float32", 1);
+      const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], "int32"), 10);
+      for (let i = 0; i < 10; i++) {
+        const l = opt.minimize(() => {
+          const out = model.apply(x, { training: true });
+          const logits = (Array.isArray(out) ? out[out.length - 1] : out) as tf.Tensor2D;
+          return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+        }, true)!;
+        if (!Number.isFinite(l.dataSync()[0])) throw new Error("non-finite loss");
+        l.dispose();
+      }
+      console.log("trained");
+    `;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--config", `${root}deno.json`, script],
+      env: { RDD_FAST_CPU: "1", RDD_BLAS_THREADS: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 0, text.slice(-600));
+    assert(text.includes("trained"), text.slice(-600));
+  },
+});
