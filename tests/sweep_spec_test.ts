@@ -43,7 +43,7 @@ Deno.test("spec validation: errors name the field before anything runs", async (
   await rejects({ ...base, baseline: "RCFD" }, /baseline: "RCFD" is not a variant/);
   await rejects({ ...base, metrics: ["fid"] }, /metrics\[0\]/);
   await rejects({ ...base, seeds: [1, 1] }, /seeds\[1\]: duplicate seed 1/);
-  await rejects({ ...base, base: { kind: "train" } }, /base\.kind/);
+  await rejects({ ...base, base: { kind: "trainer" } }, /base\.kind/);
   await rejects(
     { ...base, variants: [...base.variants, { name: "PD again", overrides: { method: "pd" } }] },
     /"PD again" resolves to the same config as "PD"/,

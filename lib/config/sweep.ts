@@ -9,7 +9,10 @@
  *   student at `evalSteps`;
  * - `"eval"`: a trained model (default the teacher) sampled with `sampler` ("ddim" or
  *   "dpm-solver++") on `path` ("stride" or "logsnr") at `steps` steps;
- * - `"distill"`: a progressive-distillation chain as `deno task distill` runs it.
+ * - `"distill"`: a progressive-distillation chain as `deno task distill` runs it;
+ * - `"train"`: a teacher or classifier training run as `deno task train` runs it (`run` is the
+ *   run config, inline or a config file path; overrides reach into it as `run.optimizer.lr`),
+ *   then the classifier's test accuracy or the teacher's cFID at `evalSteps` DDIM steps.
  * @module
  */
 import { z } from "zod";
@@ -18,6 +21,8 @@ import type { OptimizerConfig } from "../train/optim.ts";
 import { type DistillRunConfig, parseDistillConfig, parseDistillConfigFile } from "./distill.ts";
 import { int, optimizerFields } from "./fields.ts";
 import { parseWith } from "./parse.ts";
+import { ConfigError } from "./errors.ts";
+import { parseRunConfig, type RunConfig } from "./run.ts";
 
 /** Optimiser overrides of a cell (on top of the distillation defaults). */
 export type CellOptimizer = Partial<Omit<OptimizerConfig, "totalSteps">>;
@@ -100,8 +105,33 @@ export type DistillCellConfig = Omit<DistillRunConfig, "kind" | "seed" | "evalSe
   evalSeed: number | null;
 };
 
+/**
+ * Config of a `"train"` cell: a run config of `deno task train` (without `seed`, which is the
+ * cell's) and how the trained model is scored.
+ */
+export interface TrainCellConfig {
+  /** Discriminator. */
+  kind: "train";
+  /** The teacher or classifier run config (a file path in a spec is read at expansion). */
+  run: Omit<RunConfig, "seed">;
+  /** Classifier model directory: a teacher's cFID (classifier runs score test accuracy). */
+  classifier: string;
+  /** Cached cFID reference statistics. */
+  referenceStats: string;
+  /** DDIM step counts of a teacher's cFID. */
+  evalSteps: number[];
+  /** cFID sample size n. */
+  evalSamples: number;
+  /** Seed of the evaluation noise; null = the cell's seed. */
+  evalSeed: number | null;
+}
+
 /** Any cell config, by `kind`. */
-export type CellConfig = DistillRoundCellConfig | EvalCellConfig | DistillCellConfig;
+export type CellConfig =
+  | DistillRoundCellConfig
+  | EvalCellConfig
+  | DistillCellConfig
+  | TrainCellConfig;
 
 /** Settings of the `slurm` executor. */
 export interface SlurmSettings {
@@ -201,10 +231,22 @@ const distillCellSchema = z.looseObject({
   evalSeed,
 });
 
+// `run` is checked by the run config schema (with the cell's seed).
+const trainCellSchema = z.strictObject({
+  kind: z.literal("train"),
+  run: z.looseObject({ kind: z.enum(["teacher", "classifier"]) }),
+  classifier: z.string().min(1),
+  referenceStats: z.string().min(1),
+  evalSteps: z.array(int(1)).min(1),
+  evalSamples: int(2),
+  evalSeed,
+});
+
 const cellConfigSchema = z.discriminatedUnion("kind", [
   distillRoundCellSchema,
   evalCellSchema,
   distillCellSchema,
+  trainCellSchema,
 ]);
 
 /** Dotted path -> value (e.g. `{"rdd.isp2pWeight": 0}`). */
@@ -215,8 +257,8 @@ const overridesSchema = z.record(
 
 /** Metric names a cell can report (`cfid@K` / `msPerImage@K` for K-step evaluations). */
 const metricName = z.string().regex(
-  /^(cfid|nfe|msPerImage|finalLoss)(@[1-9][0-9]*)?$/,
-  'a metric: "cfid", "nfe", "msPerImage", "finalLoss", or one of them with "@K"',
+  /^(cfid|nfe|msPerImage|finalLoss|accuracy)(@[1-9][0-9]*)?$/,
+  'a metric: "cfid", "nfe", "msPerImage", "finalLoss", "accuracy", or one of them with "@K"',
 );
 
 const slurmSchema = z.strictObject({
@@ -237,7 +279,7 @@ export const sweepSpecSchema: z.ZodType<SweepSpec> = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "letters, digits, '_', '.', '-'"),
   description: z.string().optional(),
   /** Base cell config: `kind` plus fields (defaults of the kind fill the rest). */
-  base: z.looseObject({ kind: z.enum(["distill-round", "eval", "distill"]) }),
+  base: z.looseObject({ kind: z.enum(["distill-round", "eval", "distill", "train"]) }),
   /** Named variants, each a set of dotted-path overrides of `base`. */
   variants: z.array(z.strictObject({ name: z.string().min(1), overrides: overridesSchema }))
     .min(1, "at least one variant")
@@ -266,6 +308,12 @@ export function parseCellConfig(value: unknown, source: string): CellConfig {
     parseDistillConfig({ ...rest, seed: 0, evalSeed: 0 }, source);
   } else if (c.kind === "distill-round") {
     parseDistillConfigFile({ rdd: c.rdd, optimizer: c.optimizer }, source);
+  } else if (c.kind === "train") {
+    if ("seed" in c.run) {
+      throw new ConfigError(`${source}: run.seed: not allowed (the cell's seed is the run's seed)`);
+    }
+    const { seed: _, ...run } = parseRunConfig({ ...c.run, seed: 0 }, `${source}: run`);
+    return { ...c, run };
   }
   return c as CellConfig;
 }

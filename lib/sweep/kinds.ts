@@ -7,11 +7,17 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { CellConfig, DistillRoundCellConfig, EvalCellConfig } from "../config/sweep.ts";
+import type {
+  CellConfig,
+  DistillRoundCellConfig,
+  EvalCellConfig,
+  TrainCellConfig,
+} from "../config/sweep.ts";
 import {
   imageDataSource,
   loadRunData,
   readRunConfig,
+  type RunConfig,
   type TeacherRunConfig,
   teacherSchedule,
 } from "../train/run_config.ts";
@@ -20,6 +26,7 @@ import "../models/unet.ts";
 import { cloneModel, distillRound, roundDirName } from "../distill/rounds.ts";
 import { evaluateStudent, type EvaluationRow, referenceStats } from "../eval/cfid.ts";
 import { DISTILL_DEFAULTS, runDistill } from "../cli/distill.ts";
+import { testAccuracy, trainFromConfig } from "../cli/train.ts";
 
 /** Metric name -> value of one finished cell. */
 export type CellMetrics = Record<string, number>;
@@ -59,9 +66,9 @@ interface EvalSetup {
 }
 
 async function evalSetup(
-  c: { teacherRun: string; classifier: string; referenceStats: string },
+  tcfg: TeacherRunConfig,
+  c: { classifier: string; referenceStats: string },
 ): Promise<EvalSetup> {
-  const tcfg = await teacherRun(c.teacherRun);
   const classifier = await loadLayersModelFiles(c.classifier);
   const { train, test } = await loadRunData(tcfg);
   return {
@@ -107,7 +114,7 @@ async function runDistillRoundCell(
   seed: number,
   runDir: string,
 ): Promise<CellMetrics> {
-  const s = await evalSetup(c);
+  const s = await evalSetup(await teacherRun(c.teacherRun), c);
   const teacher = await loadLayersModelFiles(c.student);
   const { student, head } = await distillRound({
     teacher,
@@ -144,12 +151,38 @@ async function runDistillRoundCell(
 
 /** An `"eval"` cell: the model sampled with `sampler` at `steps` steps (no training). */
 async function runEvalCell(c: EvalCellConfig, seed: number): Promise<CellMetrics> {
-  const s = await evalSetup(c);
+  const s = await evalSetup(await teacherRun(c.teacherRun), c);
   const model = await loadLayersModelFiles(c.model ?? `${c.teacherRun}/model`);
   const rows = await evaluateAt(s, model, [c.steps], c.evalSamples, c.evalSeed ?? seed, c);
   model.dispose();
   s.classifier.dispose();
   return rowMetrics(rows);
+}
+
+/**
+ * A `"train"` cell: the run trained in `runDir` (resumed from its checkpoints), then a
+ * classifier's test accuracy or a teacher's cFID at `evalSteps` DDIM steps.
+ */
+async function runTrainCell(
+  c: TrainCellConfig,
+  seed: number,
+  runDir: string,
+): Promise<CellMetrics> {
+  const run = { ...c.run, seed } as RunConfig;
+  await trainFromConfig(run, { runDir, resume: true });
+  const loss = { finalLoss: await finalLoss(`${runDir}/metrics.jsonl`) };
+  const model = await loadLayersModelFiles(`${runDir}/model`);
+  try {
+    if (run.kind === "classifier") {
+      return { ...loss, accuracy: await testAccuracy(model, (await loadRunData(run)).test) };
+    }
+    const s = await evalSetup(run, c);
+    const rows = await evaluateAt(s, model, c.evalSteps, c.evalSamples, c.evalSeed ?? seed);
+    s.classifier.dispose();
+    return { ...rowMetrics(rows), ...loss };
+  } finally {
+    model.dispose();
+  }
 }
 
 /**
@@ -164,6 +197,7 @@ export async function runCellConfig(
   await Deno.mkdir(runDir, { recursive: true });
   if (config.kind === "distill-round") return await runDistillRoundCell(config, seed, runDir);
   if (config.kind === "eval") return await runEvalCell(config, seed);
+  if (config.kind === "train") return await runTrainCell(config, seed, runDir);
   const { kind: _, teacherRun, classifierRun, evalSeed, ...rest } = config;
   const r = await runDistill({
     teacher: teacherRun,

@@ -46,6 +46,14 @@ export const CELL_DEFAULTS: Record<CellConfig["kind"], Record<string, unknown>> 
     evalSamples: 1000,
     evalSeed: 12345,
   },
+  train: {
+    kind: "train",
+    classifier: "data/classifier/model",
+    referenceStats: "data/mnist_cfid_reference.json",
+    evalSteps: [8],
+    evalSamples: 1000,
+    evalSeed: 12345,
+  },
   // The settings of `deno task distill` (one home for them), with the shipped input runs.
   distill: {
     ...DISTILL_CELL_DEFAULTS,
@@ -185,6 +193,16 @@ export async function expandSweep(value: unknown, o: ExpandOptions = {}): Promis
   });
   const variants = expandVariants(spec, source);
   const base = { ...CELL_DEFAULTS[spec.base.kind], ...spec.base };
+  if (base.kind === "train" && typeof base.run === "string") {
+    // A run config file: its contents are the base (overrides reach into them; ids hash them),
+    // and the cell's seed replaces the file's.
+    const file = await readJsonFile(base.run);
+    if (file === null || typeof file !== "object" || Array.isArray(file)) {
+      throw new ConfigError(`${base.run}: expected a run config object`);
+    }
+    const { $schema: _, seed: _fileSeed, ...run } = file as Record<string, unknown>;
+    base.run = run;
+  }
   const fast = o.fast ? spec.fast?.overrides ?? {} : {};
   const cells: Cell[] = [];
   const byConfig = new Map<string, string>();
