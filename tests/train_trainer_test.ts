@@ -12,7 +12,9 @@ import { RunDirError } from "../lib/train/run_dir.ts";
 import {
   loadCheckpoint,
   loadLayersModelFiles,
+  removeStaleTemporaries,
   saveLayersModelFiles,
+  saveModelDirAtomic,
 } from "../lib/train/checkpoint.ts";
 import { Rng } from "../lib/core/rng.ts";
 
@@ -124,6 +126,30 @@ Deno.test("checkpoint: model round trip is bit-exact and loads through tf.loadLa
   const err = await assertRejects(() => loadLayersModelFiles(dir), Error, "model.weights.bin");
   assert(err.message.includes("truncated"));
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("saveModelDirAtomic: replaces a model dir whole, leaves no temporaries; a failed save keeps the old one", async () => {
+  const run = await Deno.makeTempDir();
+  const predict = (m: tf.LayersModel) =>
+    Array.from((m.predict(tf.ones([2, 4])) as tf.Tensor).dataSync());
+  const [a, b] = [makeModel(1), makeModel(2)];
+  await saveModelDirAtomic(a, `${run}/model`);
+  await Deno.writeTextFile(`${run}/model/stale.txt`, "from an older save");
+  await saveModelDirAtomic(b, `${run}/model`);
+  assertEquals(predict(await loadLayersModelFiles(`${run}/model`)), predict(b));
+  const names = async (d: string) => (await Array.fromAsync(Deno.readDir(d))).map((e) => e.name);
+  assertEquals((await names(`${run}/model`)).sort(), ["model.json", "model.weights.bin"]);
+  assertEquals(await names(run), ["model"]);
+  // A save that fails part-way (the model cannot be serialised) leaves model/ as it was and
+  // only a .tmp-* directory, which the run's temporaries cleanup removes.
+  const broken = {
+    save: () => Promise.reject(new Error("disk full")),
+  } as unknown as tf.LayersModel;
+  await assertRejects(() => saveModelDirAtomic(broken, `${run}/model`), Error, "disk full");
+  assertEquals(predict(await loadLayersModelFiles(`${run}/model`)), predict(b));
+  assertEquals((await removeStaleTemporaries(run)).length, 1);
+  assertEquals(await names(run), ["model"]);
+  await Deno.remove(run, { recursive: true });
 });
 
 Deno.test("checkpoint: a half-written temp dir is ignored; truncated arrays.bin is reported", async () => {

@@ -7,7 +7,7 @@
  * `configs/schema/run.schema.json`, lib/config/run.ts) and writes a run directory:
  * config.json, metrics.jsonl, checkpoints/ (atomic, resumable), samples/ (PNG grids of
  * teacher samples) and, at the end, model/ (final EMA weights for teachers, tfjs model.json +
- * weights). `--resume` continues from the latest checkpoint. The flags and the config are
+ * weights; written into a temporary directory and renamed into place). `--resume` continues from the latest checkpoint. The flags and the config are
  * validated before any work; a bad one is one line on stderr naming it (exit code 2).
  * @module
  */
@@ -28,7 +28,7 @@ import {
 } from "../train/run_config.ts";
 import { Trainer } from "../train/trainer.ts";
 import { classifierObjective } from "../train/objectives.ts";
-import { saveLayersModelFiles } from "../train/checkpoint.ts";
+import { saveModelDirAtomic } from "../train/checkpoint.ts";
 import { openRunDir } from "../train/run_dir.ts";
 import { generateImages } from "../eval/generate.ts";
 import { imageGrid, writePng } from "../data/png.ts";
@@ -90,8 +90,7 @@ export async function trainFromConfig(
     await trainer.run(steps);
     const acc = await testAccuracy(model, test);
     console.log(`test accuracy ${(100 * acc).toFixed(2)}% on ${test.images.shape[0]} digits`);
-    await Deno.mkdir(`${runDir}/model`, { recursive: true });
-    await saveLayersModelFiles(model, `${runDir}/model`);
+    await saveModelDirAtomic(model, `${runDir}/model`);
     return runDir;
   }
   const schedule = teacherSchedule(config);
@@ -118,8 +117,7 @@ export async function trainFromConfig(
   });
   if (opts.resume) console.log(`resumed at step ${await trainer.resume()}`);
   await trainer.run(steps);
-  await Deno.mkdir(`${runDir}/model`, { recursive: true });
-  await trainer.ema!.withEmaWeights(() => saveLayersModelFiles(model, `${runDir}/model`));
+  await trainer.ema!.withEmaWeights(() => saveModelDirAtomic(model, `${runDir}/model`));
   return runDir;
 }
 

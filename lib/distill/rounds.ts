@@ -31,7 +31,7 @@ import {
   type TrainerOptions,
 } from "../train/trainer.ts";
 import type { OptimizerConfig } from "../train/optim.ts";
-import { loadCheckpoint, loadLayersModelFiles, saveLayersModelFiles } from "../train/checkpoint.ts";
+import { loadCheckpoint, loadLayersModelFiles, saveModelDirAtomic } from "../train/checkpoint.ts";
 import { writeFileAtomic } from "../train/checkpoint.ts";
 import { configChanges, describeChanges, unsafeChanges } from "../train/run_dir.ts";
 import { imageDataSource } from "../train/run_config.ts";
@@ -620,8 +620,7 @@ export async function progressiveDistill(o: ProgressiveDistillOptions): Promise<
       const res = await distillRound(roundOpts);
       res.head?.dispose();
       student = res.student;
-      await Deno.mkdir(`${dir}/model`, { recursive: true });
-      await saveLayersModelFiles(student, `${dir}/model`);
+      await saveModelDirAtomic(student, `${dir}/model`);
       await writeFileAtomic(`${dir}/round.json`, JSON.stringify(want, null, 2));
     }
     const info: RoundInfo = {

@@ -57,6 +57,27 @@ export async function saveLayersModelFiles(
   }));
 }
 
+/**
+ * Saves `model` as the model directory `dir` (`model.json` + `model.weights.bin`) atomically:
+ * written into a `.tmp-*` sibling, then renamed into place (an existing `dir` is moved aside
+ * first and deleted after), so `dir` never holds a half-written model. A kill between the two
+ * renames leaves only `.tmp-*` directories, which {@link removeStaleTemporaries} removes.
+ */
+export async function saveModelDirAtomic(model: tf.LayersModel, dir: string): Promise<void> {
+  const cut = dir.lastIndexOf("/");
+  const parent = cut >= 0 ? dir.slice(0, cut) : ".";
+  const base = dir.slice(cut + 1);
+  const tag = crypto.randomUUID().slice(0, 8);
+  const tmp = `${parent}/.tmp-${base}-${tag}`;
+  await Deno.mkdir(tmp, { recursive: true });
+  await saveLayersModelFiles(model, tmp);
+  const old = `${parent}/.tmp-old-${base}-${tag}`;
+  const replaced = await pathExists(dir);
+  if (replaced) await Deno.rename(dir, old);
+  await Deno.rename(tmp, dir);
+  if (replaced) await Deno.remove(old, { recursive: true });
+}
+
 const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
 
 /**
