@@ -183,3 +183,29 @@ Deno.test({
     await Deno.remove(out, { recursive: true });
   },
 });
+
+Deno.test("deno task reproduce --summary runs no cell: unfinished rows are reported missing", async () => {
+  const out = await Deno.makeTempDir({ prefix: "reproduce_summary_" });
+  const r = await new Deno.Command("deno", {
+    args: ["task", "reproduce", "--summary", "--fast", "--out", out],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(r.stdout);
+  assertEquals(r.code, 0, new TextDecoder().decode(r.stderr).slice(-2000));
+  assertMatch(stdout, /^DDIM\s+128\s+-\s+-\s+0 \(1 missing\)/m);
+  assertMatch(stdout, /^RDD\s+1\s+-\s+-\s+0 \(1 missing\)/m);
+  assertMatch(stdout, /speed-up: not measured/);
+  const json = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
+  assertEquals(json.speedup, null);
+  for (const name of ["teacher", "chains"]) {
+    const cells = await Array.fromAsync(Deno.readDir(`${out}/${name}/cells`));
+    assert(cells.length > 0);
+    for (const c of cells) {
+      const files = (await Array.fromAsync(Deno.readDir(`${out}/${name}/cells/${c.name}`)))
+        .map((e) => e.name);
+      assertEquals(files, ["cell.json"], `${name}/${c.name} ran`);
+    }
+  }
+  await Deno.remove(out, { recursive: true });
+});

@@ -11,7 +11,9 @@
  * writes `DIR/summary.json` (the merged rows and the speed-up, see lib/sweep/reproduction.ts)
  * and prints the results table. DIR defaults to docs/results/reproduction, and to
  * runs/reproduce_fast with `--fast` (each spec's fast profile: seconds per cell), so a fast
- * run never replaces the shipped results. `--check` validates both specs and exits.
+ * run never replaces the shipped results. `--check` validates both specs and exits;
+ * `--summary` runs nothing: it merges the cells finished so far (the unfinished ones are
+ * reported as missing) into `DIR/summary.json` and prints the table.
  * @module
  */
 import { readJsonFile } from "../config/parse.ts";
@@ -23,7 +25,13 @@ import {
   mergeReproduction,
   type SpeedupMeasurement,
 } from "../sweep/reproduction.ts";
-import { loadSweep, runSweep, type RunSweepResult } from "../sweep/sweep.ts";
+import {
+  loadSweep,
+  prepareSweep,
+  runSweep,
+  type RunSweepResult,
+  writeSweepOutputs,
+} from "../sweep/sweep.ts";
 import { roundDirName } from "../distill/rounds.ts";
 import { measureSpeedup } from "../eval/speedup.ts";
 import { loadLayersModelFiles, writeFileAtomic } from "../train/checkpoint.ts";
@@ -34,7 +42,8 @@ import { type CommandSpec, type FlagValues, printCheck, runCommand } from "./arg
 
 /** The flags of `deno task reproduce`. */
 export const REPRODUCE_COMMAND = {
-  usage: "deno task reproduce [--executor local|slurm] [--parallel N] [--fast] [--out DIR]",
+  usage:
+    "deno task reproduce [--executor local|slurm] [--parallel N] [--fast] [--out DIR] [--summary]",
   summary: "Runs the reproduction sweeps (teacher DDIM / DPM-Solver++ rows; PD, RCFD, RDD " +
     "chains 8 -> 1 over 5 seeds), measures the 1-step student's speed-up over 128-step " +
     "DDIM, writes DIR/summary.json and prints the results table (mean, 95% CI, paired " +
@@ -63,6 +72,10 @@ export const REPRODUCE_COMMAND = {
         "docs/results/reproduction)",
     },
     check: { type: "boolean", description: "validate both specs, print their cells, exit" },
+    summary: {
+      type: "boolean",
+      description: "run nothing: merge the finished cells into DIR/summary.json and print it",
+    },
   },
 } as const satisfies CommandSpec;
 
@@ -113,23 +126,27 @@ async function speedupOfChains(
   return { ...o, studentSteps: 1, ...r, student: studentDir, backend: describeBackend() };
 }
 
-/** Runs one spec of {@link REPRODUCTION_SPECS} into `out/name`; returns it with its spec. */
+/**
+ * Runs one spec of {@link REPRODUCTION_SPECS} into `out/name` (with `--summary`, only
+ * summarizes its finished cells); returns it with its spec.
+ */
 async function runSpec(
   name: keyof typeof REPRODUCTION_SPECS,
   out: string,
   a: ReproduceFlags,
-): Promise<{ spec: SweepSpec; run: RunSweepResult }> {
+): Promise<{ spec: SweepSpec; run: Pick<RunSweepResult, "dir" | "summary" | "failed"> }> {
   const source = REPRODUCTION_SPECS[name];
   const spec = await readJsonFile(source) as SweepSpec;
+  const o = { out: `${out}/${name}`, fast: a.fast, source };
+  if (a.summary) {
+    const { dir } = await prepareSweep(spec, o);
+    return {
+      spec,
+      run: { dir, summary: await writeSweepOutputs(await loadSweep(dir)), failed: [] },
+    };
+  }
   console.log(`\n=== ${source} -> ${out}/${name}`);
-  const run = await runSweep(spec, {
-    out: `${out}/${name}`,
-    executor: a.executor,
-    parallel: a.parallel,
-    fast: a.fast,
-    source,
-  });
-  return { spec, run };
+  return { spec, run: await runSweep(spec, { ...o, executor: a.executor, parallel: a.parallel }) };
 }
 
 /** Runs the command for parsed flags; returns the number of failed cells. */
