@@ -4,7 +4,13 @@
  * file, and no alarming noise (WebGPU probe, tfjs banner) on a real run.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { commandOutput, noiseLines, REPO, runTask } from "./cli_helpers.ts";
+import {
+  commandOutput,
+  distillFlagsWithBadSteps,
+  noiseLines,
+  REPO,
+  runTask,
+} from "./cli_helpers.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "cli-test-" });
 const classifier = JSON.parse(await Deno.readTextFile(`${REPO}/configs/mnist_classifier.json`));
@@ -96,20 +102,7 @@ Deno.test("bad input: one line naming the flag or file and field, exit code 2, n
       "--teacher data/classifier: a classifier run, not a teacher run",
     ],
     [
-      [
-        "distill",
-        "--",
-        "--teacher",
-        "data/teacher",
-        "--method",
-        "pd",
-        "--from-steps",
-        "6",
-        "--to-steps",
-        "3",
-        "--run",
-        `${tmp}/never`,
-      ],
+      ["distill", "--", ...distillFlagsWithBadSteps(`${tmp}/never`)],
       "--from-steps: expected an even number of steps dividing the teacher's T = 128, got 6",
     ],
     [["demo", "--steps", "1.5"], '--steps: expected an integer >= 1, got "1.5"'],

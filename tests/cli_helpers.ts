@@ -48,3 +48,12 @@ export function noiseLines(r: TaskResult): string[] {
     /XDG_RUNTIME_DIR|node backend|tfjs-node|Hi, looks like/.test(l)
   );
 }
+
+/**
+ * Flags of a distillation run that passes flag parsing but fails on the teacher: 6 -> 3
+ * steps, where 6 does not divide the shipped teacher's T = 128 (known only from the teacher).
+ */
+export function distillFlagsWithBadSteps(run: string): string[] {
+  return ["--teacher", "data/teacher", "--method", "pd", "--from-steps", "6", "--to-steps", "3"]
+    .concat(["--run", run]);
+}

@@ -11,6 +11,7 @@ import { saveCheckpoint } from "../lib/train/checkpoint.ts";
 import { parseDistillArgs, runDistill } from "../lib/cli/distill.ts";
 import { trainFromConfig } from "../lib/cli/train.ts";
 import { readRunConfig } from "../lib/train/run_config.ts";
+import { distillFlagsWithBadSteps } from "./cli_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -136,19 +137,7 @@ Deno.test("openRunDir: temporaries of killed writes are removed at the next star
 Deno.test("runDistill: a run that fails validation leaves no run directory", async () => {
   const parent = await Deno.makeTempDir();
   const run = `${parent}/distill`;
-  const args = await parseDistillArgs([
-    "--teacher",
-    "data/teacher",
-    "--method",
-    "pd",
-    "--from-steps",
-    "6",
-    "--to-steps",
-    "3",
-    "--run",
-    run,
-  ]);
-  // 6 teacher steps do not divide the shipped teacher's T = 128: known only from the teacher.
+  const args = await parseDistillArgs(distillFlagsWithBadSteps(run));
   await assertRejects(() => runDistill(args), Error, "6");
   assertEquals(await Array.fromAsync(Deno.readDir(parent)), []);
   await Deno.remove(parent, { recursive: true });
