@@ -414,7 +414,7 @@ export async function runDistill(a: DistillArgs): Promise<DistillResults> {
       if (row) table.push(row);
     },
   });
-  for (const r of rounds) {
+  for (const r of c.evalTeacher === false ? [] : rounds) {
     await sampleGrid(ctx, teacher, r.studentSteps, `teacher_ddim_${r.studentSteps}`);
     const row = await evaluate(ctx, teacher, r.studentSteps, "teacher DDIM");
     if (row) table.push(row);

@@ -43,6 +43,11 @@ export interface DistillRunConfig {
   evalSeed: number;
   /** Evaluate only step counts up to this (the paper's table: 1, 2, 4, 8). Default 8. */
   evalMaxSteps: number;
+  /**
+   * Also sample and score the teacher's DDIM at each round's step count (default true); a
+   * sweep whose teacher rows come from elsewhere sets false.
+   */
+  evalTeacher?: boolean;
   /** Checkpoint period in steps within a round. */
   checkpointEvery: number;
   /** Metrics period in steps. */
@@ -103,6 +108,9 @@ const distillFields = {
     .describe("cFID sample size per row (0 = no evaluation)"),
   evalSeed: z.int().describe("seed of the evaluation noise"),
   evalMaxSteps: int(1).describe("evaluate only step counts up to this"),
+  evalTeacher: z.boolean().optional().describe(
+    "also sample and score the teacher's DDIM at each round's step count (default true)",
+  ),
   checkpointEvery: int(0).describe("checkpoint period in steps within a round"),
   logEvery: int(1).describe("metrics period in steps"),
 };

@@ -41,6 +41,7 @@ export const SAFE_RESUME_FIELDS: readonly string[] = Object.freeze([
   "evalSamples",
   "evalSeed",
   "evalMaxSteps",
+  "evalTeacher",
 ]);
 
 /** A user error about a run directory (the CLIs print its message as one line). */
