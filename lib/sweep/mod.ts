@@ -67,4 +67,5 @@ export type {
   EvalCellConfig,
   SlurmSettings,
   SweepSpec,
+  TrainCellConfig,
 } from "../config/sweep.ts";
