@@ -2,6 +2,9 @@
 // table; by default they are there next to the students.
 import { assertEquals } from "@std/assert";
 import { parseDistillArgs, runDistill } from "../lib/cli/distill.ts";
+import { selectBackend } from "../lib/tfjs/backend.ts";
+
+await selectBackend(); // the fast CPU path, as `deno task distill` uses (stock tfjs takes minutes)
 
 const tmp = await Deno.makeTempDir({ prefix: "distill_eval_teacher_" });
 
