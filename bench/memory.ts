@@ -5,11 +5,12 @@
  * after warm-up mean no leak. Ends with the peak RSS and the RSS / tensor drift between the
  * first report after warm-up and the last.
  *
- * Usage: deno task bench:memory [--config tiny|mnist] [--batch 8] [--steps 500] [--every 50]
+ * Usage: deno task bench:memory [--config tiny|mnist|cifar10] [--batch 8] [--steps 500]
+ *        [--every 50]
  */
 import * as tf from "@tensorflow/tfjs";
 import { enableFastCpu } from "../lib/tfjs/fast_cpu.ts";
-import { UNET_PRESETS, type UNetConfig } from "../lib/models/unet.ts";
+import { benchUNet } from "./configs.ts";
 import { unetBench } from "./unet_step.ts";
 
 function option(name: string, fallback: string): string {
@@ -23,8 +24,8 @@ function positiveInt(name: string, fallback: string): number {
   return v;
 }
 
-const name = option("--config", "tiny") as keyof typeof UNET_PRESETS;
-if (!UNET_PRESETS[name]) throw new RangeError(`--config: unknown preset ${name}`);
+const name = option("--config", "tiny");
+const cfg = await benchUNet(name, "--config");
 const batch = positiveInt("--batch", "8");
 const steps = positiveInt("--steps", "500");
 const every = positiveInt("--every", "50");
@@ -32,7 +33,7 @@ const every = positiveInt("--every", "50");
 await tf.setBackend("cpu");
 await tf.ready();
 const status = enableFastCpu();
-const bench = unetBench(JSON.parse(JSON.stringify(UNET_PRESETS[name])) as UNetConfig, batch);
+const bench = unetBench(cfg, batch);
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 console.log(
   `${name} UNet, batch ${batch}, ${steps} steps, fast cpu ${status.enabled ? "on" : "off"}`,

@@ -17,8 +17,8 @@
  * and the webgpu software adapter likewise. Prints a markdown table; medians with min-max spread; "x torch"
  * is relative to the faster of torch at 1 and 2 threads.
  */
-import { UNET_PRESETS, type UNetConfig, unetFlops, unetParamCount } from "../lib/models/unet.ts";
-import { readRunConfig, teacherModelConfig } from "../lib/train/run_config.ts";
+import { type UNetConfig, unetFlops, unetParamCount } from "../lib/models/unet.ts";
+import { benchUNet } from "./configs.ts";
 
 const FORWARD_BATCH = 64;
 const TRAIN_BATCH = 32;
@@ -184,25 +184,18 @@ interface BenchConfig {
  * configs/cifar10_teacher.json at batches 8 / 4 and at most 2 repeats (fast cpu and torch).
  */
 async function benchConfig(name: string, repeats: number): Promise<BenchConfig> {
-  if (name in UNET_PRESETS) {
-    const preset = UNET_PRESETS[name as keyof typeof UNET_PRESETS];
+  const cfg = await benchUNet(name, "--configs");
+  if (name !== "cifar10") {
     return {
-      cfg: JSON.parse(JSON.stringify(preset)) as UNetConfig,
+      cfg,
       batches: { forward: FORWARD_BATCH, train: TRAIN_BATCH },
       reps: repeats,
       presetOnly: true,
     };
   }
-  if (name !== "cifar10") {
-    throw new RangeError(
-      `--configs: unknown config ${name} (${Object.keys(UNET_PRESETS)}, cifar10)`,
-    );
-  }
-  const c = await readRunConfig(new URL("../configs/cifar10_teacher.json", here).pathname);
-  if (c.kind !== "teacher") throw new Error("configs/cifar10_teacher.json is not a teacher run");
   const reps = Math.min(repeats, 2);
   return {
-    cfg: teacherModelConfig(c),
+    cfg,
     batches: { forward: 8, train: 4 },
     reps,
     note: `CIFAR-10 UNet: batch fwd 8 / train 4, ${reps} repeats`,
