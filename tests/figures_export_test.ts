@@ -44,10 +44,10 @@ async function fixtureResults(dir: string): Promise<void> {
       ],
     }),
   );
-  await Deno.mkdir(`${dir}/samples`);
+  await Deno.mkdir(`${dir}/reproduction/samples`);
   const png = encode({ width: 10, height: 10, data: new Uint8Array(100).fill(128), channels: 1 });
-  await Deno.writeFile(`${dir}/samples/teacher_DDIM_1step.png`, png);
-  await Deno.writeFile(`${dir}/samples/RDD_1step.png`, png);
+  await Deno.writeFile(`${dir}/reproduction/samples/teacher_DDIM_1step.png`, png);
+  await Deno.writeFile(`${dir}/reproduction/samples/RDD_1step.png`, png);
   await Deno.mkdir(`${dir}/runs/round_2_to_1`, { recursive: true });
   await Deno.writeTextFile(
     `${dir}/runs/round_2_to_1/round.json`,

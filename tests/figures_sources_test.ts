@@ -1,5 +1,11 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import { findLossRuns, readLossLog, samplePanelsFromDir } from "../lib/figures/sources.ts";
+import {
+  findLossRuns,
+  readLossCurves,
+  readLossLog,
+  samplePanelsFromDir,
+  writeLossCurves,
+} from "../lib/figures/sources.ts";
 import { readSweepSummary } from "../lib/figures/results.ts";
 import { ConfigError } from "../lib/config/errors.ts";
 
@@ -38,6 +44,23 @@ Deno.test("readSweepSummary: a malformed summary is a ConfigError naming file an
     );
     const e = await assertRejects(() => readSweepSummary(path), ConfigError);
     assert(e.message.startsWith(`${path}: rows[0].variant: expected string`), e.message);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loss_curves.json: written runs read back equal; a malformed file names file and field", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const runs = [
+      { round: "PD 8 -> 4", seed: 1, steps: [10, 20], loss: [0.5, 0.25] },
+      { round: "RDD 2 -> 1", seed: "s", steps: [], loss: [] },
+    ];
+    await writeLossCurves(`${dir}/loss_curves.json`, runs);
+    assertEquals(await readLossCurves(`${dir}/loss_curves.json`), runs);
+    await Deno.writeTextFile(`${dir}/bad.json`, JSON.stringify({ runs: [{ round: 1 }] }));
+    const e = await assertRejects(() => readLossCurves(`${dir}/bad.json`), ConfigError);
+    assert(e.message.startsWith(`${dir}/bad.json: runs[0].round: expected string`), e.message);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,7 +1,8 @@
 // The reproduction summary: the merge of a teacher sweep's and a chains sweep's summaries on a
 // fixture with hand-checkable numbers (rows renamed to method + name@K, the chains' paired
 // differences kept, the figures' reader accepts the file), its results table, and
-// `deno task reproduce --fast` end to end (slow: minutes on a loaded 2-core machine).
+// `deno task reproduce --fast` end to end with the figure inputs it exports (slow: minutes on
+// a loaded 2-core machine).
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import {
   formatReproduction,
@@ -12,6 +13,9 @@ import {
 import type { SummaryRow } from "../lib/sweep/stats.ts";
 import type { SweepSummary } from "../lib/sweep/sweep.ts";
 import { qualityPointsFromSummary, readSweepSummary } from "../lib/figures/results.ts";
+import { readLossCurves, samplePanelsFromDir } from "../lib/figures/sources.ts";
+import { collectFigures } from "../lib/figures/catalog.ts";
+import { exportChainFigureInputs } from "../lib/figures/chain_exports.ts";
 
 /** A summary row; `n = 1` rows have NaN spread statistics, as the sweep writes them. */
 function row(
@@ -157,7 +161,8 @@ Deno.test({
   name: "deno task reproduce --fast runs end to end into a temp dir and prints the table",
   ignore: Deno.env.get("RDD_SLOW") !== "1",
   async fn() {
-    const out = await Deno.makeTempDir({ prefix: "reproduce_fast_" });
+    const tmp = await Deno.makeTempDir({ prefix: "reproduce_fast_" });
+    const out = `${tmp}/reproduction`;
     const r = await new Deno.Command("deno", {
       args: ["task", "reproduce", "--fast", "--out", out],
       stdout: "piped",
@@ -180,7 +185,38 @@ Deno.test({
     assertEquals(s.variants.map((v) => v.name), methods);
     const json = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
     assert(json.speedup.speedup > 1 && json.speedup.nfeRatio === 128, JSON.stringify(json.speedup));
-    await Deno.remove(out, { recursive: true });
+
+    // The figure inputs of the chains: 3 methods x 3 rounds of losses, 4 rows x 3 step counts
+    // of sample sheets, drawn by the figures from these files.
+    const curves = await readLossCurves(`${out}/loss_curves.json`);
+    assertEquals(curves.length, 9);
+    for (const m of ["PD", "RCFD", "RDD"]) {
+      for (const round of ["8 -> 4", "4 -> 2", "2 -> 1"]) {
+        assert(curves.some((c) => c.round === `${m} ${round}` && c.steps.length > 0), m + round);
+      }
+    }
+    const sheets = (await samplePanelsFromDir(`${out}/samples`)).map((p) =>
+      `${p.method}@${p.steps}`
+    );
+    assertEquals(
+      sheets.sort(),
+      ["PD", "RCFD", "RDD", "teacher DDIM"].flatMap((m) => [1, 2, 4].map((k) => `${m}@${k}`)),
+    );
+    const set = await collectFigures({ results: tmp, data: `${tmp}/no-data` });
+    const fig = (n: string) => set.figures.find((f) => f.name === n)!;
+    assertEquals(fig("samples").figure.data.length, 12);
+    assertEquals(fig("loss_curves").source, `${out}/loss_curves.json`);
+    assert(fig("loss_curves").figure.data.some((t) => t.name === "RDD 2 -> 1 (1 seed)"));
+
+    // A clone holding only the cell files exports nothing, keeping the files above.
+    const before = await Deno.readTextFile(`${out}/loss_curves.json`);
+    const cell = (await Array.fromAsync(Deno.readDir(`${out}/chains/cells`)))[0].name;
+    await Deno.remove(`${out}/chains/cells/${cell}/run`, { recursive: true });
+    const e = await exportChainFigureInputs(`${out}/chains`, out, "data/teacher");
+    assertEquals([e.lossCurves, e.samples], [null, []]);
+    assertStringIncludes(e.notes[0], "1 finished cell(s) without its run directory");
+    assertEquals(await Deno.readTextFile(`${out}/loss_curves.json`), before);
+    await Deno.remove(tmp, { recursive: true });
   },
 });
 

@@ -9,7 +9,8 @@
  * the committed cell files) runs only unfinished cells. Then, in this one process, it times a
  * 1-step PD student against the teacher's 128-step DDIM on the same batch and backend, and
  * writes `DIR/summary.json` (the merged rows and the speed-up, see lib/sweep/reproduction.ts)
- * and prints the results table. DIR defaults to docs/results/reproduction, and to
+ * and prints the results table; then `DIR/loss_curves.json` and `DIR/samples/` (every chain
+ * round's losses, sample sheets of each method: lib/figures/chain_exports.ts) for the figures. DIR defaults to docs/results/reproduction, and to
  * runs/reproduce_fast with `--fast` (each spec's fast profile: seconds per cell), so a fast
  * run never replaces the shipped results. `--check` validates both specs and exits;
  * `--summary` runs nothing: it merges the cells finished so far (the unfinished ones are
@@ -34,6 +35,7 @@ import {
 } from "../sweep/sweep.ts";
 import { roundDirName } from "../distill/rounds.ts";
 import { measureSpeedup } from "../eval/speedup.ts";
+import { exportChainFigureInputs } from "../figures/chain_exports.ts";
 import { loadLayersModelFiles, writeFileAtomic } from "../train/checkpoint.ts";
 import "../models/unet.ts";
 import { readRunConfig, teacherSchedule } from "../train/run_config.ts";
@@ -171,6 +173,12 @@ export async function reproduceCommand(a: ReproduceFlags): Promise<number> {
   });
   await writeFileAtomic(`${out}/summary.json`, JSON.stringify(summary, null, 2));
   console.log(`\n${formatReproduction(summary)}\n\nsummary: ${out}/summary.json`);
+  if (!a.summary) {
+    const e = await exportChainFigureInputs(chains.dir, out, teacherRun);
+    if (e.lossCurves) console.log(`loss curves: ${e.lossCurves}`);
+    if (e.samples.length > 0) console.log(`sample sheets: ${e.samples.length} in ${out}/samples`);
+    for (const note of e.notes) console.log(note);
+  }
   const failed = [...teacher.failed, ...chains.failed];
   if (failed.length > 0) {
     console.error(`${failed.length} cell(s) failed (rerun to retry): ${failed.join(" ")}`);

@@ -6,9 +6,11 @@
  * - `quality_vs_nfe`, `speed_quality`: `RESULTS/reproduction/summary.json` when it exists (mean
  *   and 95% CI over seeds), else the newest `RESULTS/demo_*.json` (one seed);
  * - `ablation`: `RESULTS/ablation/summary.json`;
- * - `samples`: the sheets in `RESULTS/samples/` when there are any, else generated from the
- *   shipped models in `DATA/` (seconds; needs a tfjs backend);
- * - `loss_curves`: every run directory with logged losses under `RESULTS/` and `DATA/`.
+ * - `samples`: the sheets in `RESULTS/reproduction/samples/` when there are any, else generated
+ *   from the shipped models in `DATA/` (seconds; needs a tfjs backend);
+ * - `loss_curves`: `RESULTS/reproduction/loss_curves.json` (every chain round, a band over
+ *   seeds) when it exists, else every run directory with logged losses under `RESULTS/` and
+ *   `DATA/`.
  * @module
  */
 import type { Figure } from "../notebook/show.ts";
@@ -23,7 +25,7 @@ import { cfidVsNfeFigure, speedQualityFigure } from "./quality.ts";
 import { ablationFigure } from "./ablation.ts";
 import { sampleGridFigure } from "./samples.ts";
 import { lossCurvesFigure } from "./loss_curves.ts";
-import { findLossRuns, samplePanelsFromDir } from "./sources.ts";
+import { findLossRuns, readLossCurves, samplePanelsFromDir } from "./sources.ts";
 import { pathExists } from "../train/checkpoint.ts";
 import { shippedSamplePanels } from "./shipped_samples.ts";
 
@@ -126,8 +128,9 @@ export async function collectFigures(o: CollectOptions = {}): Promise<FigureSet>
     add("ablation", ablationFigure(await readSweepSummary(ablation)), ablation);
   } else skipped.push({ name: "ablation", reason: `no ${ablation} yet` });
 
-  const shipped = await samplePanelsFromDir(`${results}/samples`);
-  if (shipped.length > 0) add("samples", sampleGridFigure(shipped), `${results}/samples/`);
+  const sheets = `${results}/reproduction/samples`;
+  const shipped = await samplePanelsFromDir(sheets);
+  if (shipped.length > 0) add("samples", sampleGridFigure(shipped), `${sheets}/`);
   else if ((o.generateSamples ?? true) && (await pathExists(`${data}/student_2step/model`))) {
     await o.beforeGenerate?.();
     add(
@@ -135,12 +138,14 @@ export async function collectFigures(o: CollectOptions = {}): Promise<FigureSet>
       sampleGridFigure(await shippedSamplePanels({ dataDir: data })),
       `${data}/ models`,
     );
-  } else skipped.push({ name: "samples", reason: `no ${results}/samples/*_Kstep.png` });
+  } else skipped.push({ name: "samples", reason: `no ${sheets}/*_Kstep.png` });
 
-  const runs = await findLossRuns([results, data]);
-  if (runs.length > 0) {
-    add("loss_curves", lossCurvesFigure(runs), `metrics.jsonl under ${results}, ${data}`);
-  } else {skipped.push({
+  const curves = `${results}/reproduction/loss_curves.json`;
+  const [runs, runsSource] = await pathExists(curves)
+    ? [await readLossCurves(curves), curves]
+    : [await findLossRuns([results, data]), `metrics.jsonl under ${results}, ${data}`];
+  if (runs.length > 0) add("loss_curves", lossCurvesFigure(runs), runsSource);
+  else {skipped.push({
       name: "loss_curves",
       reason: `no run with metrics.jsonl under ${results}, ${data}`,
     });}

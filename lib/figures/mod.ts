@@ -16,3 +16,4 @@ export * from "./shipped_samples.ts";
 export * from "./catalog.ts";
 export * from "./chromium.ts";
 export * from "./export.ts";
+export * from "./chain_exports.ts";

@@ -1,13 +1,14 @@
 /**
  * Finding the inputs of the figures on disk: loss curves of distillation rounds and teacher
- * trainings (`metrics.jsonl` files), and shipped sample sheets (`samples/METHOD_Kstep.png`).
+ * trainings (`metrics.jsonl` files, or a shipped `loss_curves.json`), and shipped sample sheets
+ * (`samples/METHOD_Kstep.png`).
  * @module
  */
 import { z } from "zod";
 import { parseWith, readJsonFile } from "../config/parse.ts";
 import type { LossRun } from "./loss_curves.ts";
 import type { SamplePanel } from "./samples.ts";
-import { pathExists } from "../train/checkpoint.ts";
+import { pathExists, writeFileAtomic } from "../train/checkpoint.ts";
 
 const ROUND_SCHEMA = z.looseObject({
   kind: z.literal("distill-round"),
@@ -107,4 +108,26 @@ export async function samplePanelsFromDir(dir: string): Promise<SamplePanel[]> {
     });
   }
   return panels;
+}
+
+const LOSS_CURVES_SCHEMA = z.object({
+  runs: z.array(z.object({
+    round: z.string(),
+    seed: z.union([z.number(), z.string()]),
+    steps: z.array(z.number()),
+    loss: z.array(z.number()),
+  })),
+});
+
+/**
+ * The loss curves of a `loss_curves.json` (`{runs: LossRun[]}`, as
+ * {@link writeLossCurves} writes it); a malformed file is a ConfigError naming it.
+ */
+export async function readLossCurves(path: string): Promise<LossRun[]> {
+  return parseWith(LOSS_CURVES_SCHEMA, await readJsonFile(path), path).runs;
+}
+
+/** Writes `runs` as a `loss_curves.json` that {@link readLossCurves} reads back. */
+export async function writeLossCurves(path: string, runs: readonly LossRun[]): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify({ runs }) + "\n");
 }
