@@ -4,6 +4,7 @@
  */
 import { UNET_PRESETS, type UNetConfig } from "../lib/models/unet.ts";
 import { readRunConfig, teacherModelConfig } from "../lib/train/run_config.ts";
+import { UsageError } from "../lib/cli/args.ts";
 
 /** The config names {@link benchUNet} knows. */
 export const BENCH_UNETS = [...Object.keys(UNET_PRESETS), "cifar10"];
@@ -14,7 +15,9 @@ export async function benchUNet(name: string, flag: string): Promise<UNetConfig>
     return structuredClone(UNET_PRESETS[name as keyof typeof UNET_PRESETS]) as UNetConfig;
   }
   if (name !== "cifar10") {
-    throw new RangeError(`${flag}: unknown config ${name} (${BENCH_UNETS.join(", ")})`);
+    throw new UsageError(
+      `${flag}: unknown config ${name} (expected one of ${BENCH_UNETS.join(", ")})`,
+    );
   }
   const c = await readRunConfig(
     new URL("../configs/cifar10_teacher.json", import.meta.url).pathname,

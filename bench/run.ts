@@ -18,7 +18,8 @@
  * is relative to the faster of torch at 1 and 2 threads.
  */
 import { type UNetConfig, unetFlops, unetParamCount } from "../lib/models/unet.ts";
-import { benchUNet } from "./configs.ts";
+import { BENCH_UNETS, benchUNet } from "./configs.ts";
+import { type CommandSpec, type FlagValues, runCommand, UsageError } from "../lib/cli/args.ts";
 
 const FORWARD_BATCH = 64;
 const TRAIN_BATCH = 32;
@@ -42,13 +43,44 @@ interface Case {
   note?: string;
 }
 
-function flag(name: string): boolean {
-  return Deno.args.includes(name);
-}
+/** The flags of `deno task bench`. */
+const BENCH_COMMAND = {
+  usage: "deno task bench [--repeats N] [--configs LIST] [--threads LIST] [--no-torch] ...",
+  summary: "Times the UNet forward pass and training step per backend next to PyTorch CPU, " +
+    "then one distillation step (PD, RCFD, RDD) and the sampling overhead; prints markdown tables.",
+  flags: {
+    repeats: { type: "int", min: 1, default: 3, description: "timed calls per case" },
+    configs: {
+      type: "string",
+      default: "tiny,mnist,cifar10",
+      placeholder: "LIST",
+      description: `comma-separated UNets: ${BENCH_UNETS.join(", ")}`,
+    },
+    threads: {
+      type: "string",
+      placeholder: "LIST",
+      description: "comma-separated GEMM thread counts of the fast cpu path, one row each " +
+        "(default RDD_BLAS_THREADS or 1)",
+    },
+    "no-torch": { type: "boolean", description: "leave out the PyTorch rows" },
+    "no-stock": { type: "boolean", description: "leave out the stock tfjs cpu rows" },
+    "no-wasm": { type: "boolean", description: "leave out the wasm rows" },
+    "no-webgpu": { type: "boolean", description: "leave out the webgpu rows" },
+    "no-distill": { type: "boolean", description: "leave out the distillation-step table" },
+    "no-sampling": { type: "boolean", description: "leave out the sampling table" },
+    "sample-n": { type: "int", min: 1, default: 32, description: "images of the sampling table" },
+  },
+} as const satisfies CommandSpec;
 
-function option(name: string, fallback: string): string {
-  const i = Deno.args.indexOf(name);
-  return i >= 0 && i + 1 < Deno.args.length ? Deno.args[i + 1] : fallback;
+type BenchFlags = FlagValues<typeof BENCH_COMMAND.flags>;
+
+/** A comma-separated list of positive integers of flag `name`. */
+function intList(name: string, text: string): number[] {
+  const xs = text.split(",").map(Number);
+  if (xs.some((x) => !Number.isInteger(x) || x < 1)) {
+    throw new UsageError(`--${name}: expected comma-separated integers >= 1, got "${text}"`);
+  }
+  return xs;
 }
 
 function median(xs: number[]): number {
@@ -214,7 +246,11 @@ function rateRow(label: string, backend: string, seconds: number[], ref?: number
 }
 
 /** The distillation-step table: PD, RCFD, RDD, ours per thread count next to torch at 1, 2. */
-async function distillRows(threadList: string[], repeats: number): Promise<string[]> {
+async function distillRows(
+  threadList: number[],
+  repeats: number,
+  withTorch: boolean,
+): Promise<string[]> {
   const lines = [
     "distillation step: shipped MNIST teacher (8 -> 4) and classifier, batch 32, queue 20000, " +
     "contrast 4096",
@@ -223,7 +259,7 @@ async function distillRows(threadList: string[], repeats: number): Promise<strin
   ];
   const script = new URL("distill_step.ts", here).pathname;
   const torchScript = new URL("torch_distill.py", here).pathname;
-  const hasTorch = !flag("--no-torch") &&
+  const hasTorch = withTorch &&
     await Deno.stat(TORCH_PYTHON).then(() => true, () => false);
   for (const method of ["pd", "rcfd", "rdd"]) {
     const ours: [string, number[]][] = [];
@@ -234,7 +270,7 @@ async function distillRows(threadList: string[], repeats: number): Promise<strin
           ["run", ...PERMS, script, method, "32", `${repeats}`],
           900,
           {
-            RDD_BLAS_THREADS: threads,
+            RDD_BLAS_THREADS: `${threads}`,
             ...MALLOC_ENV,
           },
         ),
@@ -286,17 +322,22 @@ async function samplingRows(n: number, repeats: number): Promise<string[]> {
   ];
 }
 
-async function main(): Promise<void> {
-  const repeats = Number(option("--repeats", "3"));
-  const threadList = option("--threads", Deno.env.get("RDD_BLAS_THREADS") ?? "1").split(",");
-  const names = option("--configs", "tiny,mnist,cifar10").split(",");
-  if (!Number.isInteger(repeats) || repeats < 1) {
-    throw new RangeError(`--repeats: expected an integer >= 1, got ${repeats}`);
-  }
+/** The CPU model and whether it has AVX-512 (from /proc/cpuinfo; "unknown CPU" elsewhere). */
+async function cpuDescription(): Promise<string> {
+  const info = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const model = /^model name\s*:\s*(.+)$/m.exec(info)?.[1].trim() ?? "unknown CPU";
+  const flags = /^flags\s*:\s*(.+)$/m.exec(info)?.[1].split(/\s+/) ?? [];
+  return `${model} (${flags.includes("avx512f") ? "with" : "without"} AVX-512)`;
+}
+
+async function main(a: BenchFlags): Promise<void> {
+  const repeats = a.repeats;
+  const threadList = intList("threads", a.threads ?? Deno.env.get("RDD_BLAS_THREADS") ?? "1");
+  const names = a.configs.split(",");
+  for (const name of names) await benchUNet(name, "--configs");
   const lines = [
-    `machine: ${Deno.build.target}, ${navigator.hardwareConcurrency} cores, load ${
-      Deno.loadavg()[0].toFixed(2)
-    }`,
+    `machine: ${await cpuDescription()}, ${Deno.build.target}, ${navigator.hardwareConcurrency} ` +
+    `cores, load ${Deno.loadavg()[0].toFixed(2)}`,
     "| config | backend | mode | batch | img/s (median) | img/s min-max | GFLOP/s | x torch | note |",
     "|---|---|---|---|---|---|---|---|---|",
   ];
@@ -306,35 +347,35 @@ async function main(): Promise<void> {
     console.error(
       `${name}: ${unetParamCount(cfg)} params, ${(flops / 1e9).toFixed(3)} GFLOP/img forward`,
     );
-    const env = { RDD_BLAS_THREADS: threadList[0], ...MALLOC_ENV };
+    const env = { RDD_BLAS_THREADS: `${threadList[0]}`, ...MALLOC_ENV };
     const cases: Case[] = [];
     // ours and torch back to back, so that both see the same machine load
     for (const threads of threadList) {
       for (const mode of ["forward", "train"] as const) {
         const c = await measure("fast-cpu", mode, batches[mode], reps, cfg, 900, {
           ...env,
-          RDD_BLAS_THREADS: threads,
+          RDD_BLAS_THREADS: `${threads}`,
         });
         if (c) cases.push({ ...c, backend: `tfjs fast-cpu (${threads} thr)`, note });
       }
     }
     // torch at 1 and 2 threads: on a busy machine 2 threads can be 10x slower than 1
-    const torch = flag("--no-torch")
+    const torch = a["no-torch"]
       ? []
       : [...await torchCases(cfg, reps, 1, batches), ...await torchCases(cfg, reps, 2, batches)];
-    if (!flag("--no-stock") && presetOnly) {
+    if (!a["no-stock"] && presetOnly) {
       for (const mode of ["forward", "train"] as const) {
         const c = await measure("stock-cpu", mode, 2, 1, cfg, 300, env);
         if (c) cases.push({ ...c, backend: "tfjs stock cpu", note: "batch 2, 1 call" });
       }
     }
-    if (!flag("--no-wasm") && presetOnly) {
+    if (!a["no-wasm"] && presetOnly) {
       for (const mode of ["forward", "train"] as const) {
         const c = await measure("wasm", mode, 8, 1, cfg, 300, env);
         if (c) cases.push({ ...c, backend: "tfjs wasm (1 thr)", note: "batch 8, 1 call" });
       }
     }
-    if (!flag("--no-webgpu") && presetOnly && (await navigator.gpu?.requestAdapter())) {
+    if (!a["no-webgpu"] && presetOnly && (await navigator.gpu?.requestAdapter())) {
       for (const mode of ["forward", "train"] as const) {
         const c = await measure("webgpu", mode, 4, 1, cfg, 120, env);
         if (c) {
@@ -348,11 +389,11 @@ async function main(): Promise<void> {
     }
     for (const c of [...cases, ...torch]) lines.push(row(c, name, flops, torch));
   }
-  if (!flag("--no-distill")) lines.push("", ...await distillRows(threadList, repeats));
-  if (!flag("--no-sampling")) {
-    lines.push("", ...await samplingRows(Number(option("--sample-n", "32")), repeats));
+  if (!a["no-distill"]) {
+    lines.push("", ...await distillRows(threadList, repeats, !a["no-torch"]));
   }
+  if (!a["no-sampling"]) lines.push("", ...await samplingRows(a["sample-n"], repeats));
   console.log(lines.join("\n"));
 }
 
-await main();
+if (import.meta.main) await runCommand(BENCH_COMMAND, main);

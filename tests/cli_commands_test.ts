@@ -41,6 +41,8 @@ Deno.test("--help answers every command, with and without --, listing flags and 
     [["distill", "-h"], ["--steps-per-round N", "default 1000"]],
     [["demo", "--help"], ["--fast", "default 150, --fast 6"]],
     [["demo", "--", "--help"], ["--eval-samples N"]],
+    [["bench", "--", "--help"], ["--threads LIST", "--no-torch", "default 3"]],
+    [["bench:memory", "--help"], ["--config NAME", "default 500"]],
   ];
   for (const [args, wanted] of cases) {
     const r = await runTask(args);
@@ -106,6 +108,12 @@ Deno.test("bad input: one line naming the flag or file and field, exit code 2, n
       "--from-steps: expected an even number of steps dividing the teacher's T = 128, got 6",
     ],
     [["demo", "--steps", "1.5"], '--steps: expected an integer >= 1, got "1.5"'],
+    [
+      ["bench", "--", "--threads", "1,x"],
+      '--threads: expected comma-separated integers >= 1, got "1,x"',
+    ],
+    [["bench", "--configs", "tiny,big"], "--configs: unknown config big (expected one of tiny,"],
+    [["bench:memory", "--", "--config", "big"], '--config must be "tiny", "mnist" or "cifar10"'],
   ];
   // The architecture check needs tfjs, so that case reports the backend line first.
   const backendLine = (l: string) => l.startsWith("tfjs backend ");
