@@ -337,16 +337,15 @@ async function cpuDescription(): Promise<string> {
 async function main(a: BenchFlags): Promise<void> {
   const repeats = a.repeats;
   const threadList = intList("threads", a.threads ?? Deno.env.get("RDD_BLAS_THREADS") ?? "1");
-  const names = a.configs.split(",");
-  for (const name of names) await benchUNet(name, "--configs");
+  const configs: [string, BenchConfig][] = [];
+  for (const name of a.configs.split(",")) configs.push([name, await benchConfig(name, repeats)]);
   const lines = [
     `machine: ${await cpuDescription()}, ${Deno.build.target}, ${navigator.hardwareConcurrency} ` +
     `cores, load ${Deno.loadavg()[0].toFixed(2)}`,
     "| config | backend | mode | batch | img/s (median) | img/s min-max | GFLOP/s | x torch | note |",
     "|---|---|---|---|---|---|---|---|---|",
   ];
-  for (const name of names) {
-    const { cfg, batches, reps, note, presetOnly } = await benchConfig(name, repeats);
+  for (const [name, { cfg, batches, reps, note, presetOnly }] of configs) {
     const flops = unetFlops(cfg);
     console.error(
       `${name}: ${unetParamCount(cfg)} params, ${(flops / 1e9).toFixed(3)} GFLOP/img forward`,

@@ -10,8 +10,8 @@
  * 1-step PD student against the teacher's 128-step DDIM on the same batch and backend, and
  * writes `DIR/summary.json` (the merged rows and the speed-up, see lib/sweep/reproduction.ts)
  * and prints the results table; then `DIR/loss_curves.json` and `DIR/samples/` (every chain
- * round's losses, sample sheets of each method: lib/figures/chain_exports.ts) for the figures. DIR defaults to docs/results/reproduction, and to
- * runs/reproduce_fast with `--fast` (each spec's fast profile: seconds per cell), so a fast
+ * round's losses, sample sheets of each method: lib/figures/chain_exports.ts) for the
+ * figures. DIR defaults to docs/results/reproduction, and to runs/reproduce_fast with `--fast` (each spec's fast profile: seconds per cell), so a fast
  * run never replaces the shipped results. `--check` validates both specs and exits;
  * `--summary` runs nothing: it merges the cells finished so far (the unfinished ones are
  * reported as missing) into `DIR/summary.json` and prints the table.

@@ -40,10 +40,10 @@ async function chainRuns(s: LoadedSweep): Promise<{ here: ChainRun[]; absent: nu
   return { here, absent: done.length - here.length };
 }
 
-/** The rounds of a chain from `fromSteps` down to `toSteps`, by folder name. */
-function roundDirs(fromSteps: number, toSteps: number): string[] {
+/** The rounds of a chain from `fromSteps` down to 1 step, by folder name. */
+function roundDirs(fromSteps: number): string[] {
   const dirs: string[] = [];
-  for (let t = fromSteps; t > toSteps; t /= 2) dirs.push(roundDirName(t));
+  for (let t = fromSteps; t > 1; t /= 2) dirs.push(roundDirName(t));
   return dirs;
 }
 
@@ -51,7 +51,7 @@ function roundDirs(fromSteps: number, toSteps: number): string[] {
 async function lossRunsOf(runs: readonly ChainRun[], fromSteps: number): Promise<LossRun[]> {
   const out: LossRun[] = [];
   for (const r of runs) {
-    for (const d of roundDirs(fromSteps, 1)) out.push(...(await lossRunsOfDir(`${r.runDir}/${d}`)));
+    for (const d of roundDirs(fromSteps)) out.push(...(await lossRunsOfDir(`${r.runDir}/${d}`)));
   }
   return out;
 }
