@@ -109,20 +109,21 @@ Deno.test({
 });
 
 Deno.test({
-  name: "oneDNN scaleShift (+SiLU), eltwise, softmax, binary and sum: analytic values",
+  name: "oneDNN scaleShift (+addend, +SiLU), eltwise, softmax, binary and sum: analytic values",
   ignore: !hasDnnl,
   fn: withDnnl((d) => {
     const rng = new Rng(4);
     const [n, hw, c] = [3, 5, 4];
     const x = randn(rng, n * hw * c), scale = randn(rng, n * c), shift = randn(rng, n * c);
-    for (const silu of [false, true]) {
+    const addend = randn(rng, x.length);
+    for (const [silu, add] of [[false, false], [true, false], [false, true], [true, true]]) {
       const out = new Float32Array(x.length);
-      d.scaleShift(x, scale, shift, out, [n, hw, c], silu);
+      d.scaleShift(x, scale, shift, out, [n, hw, c], silu, add ? addend : undefined);
       out.forEach((v, i) => {
         const row = Math.floor(i / (hw * c)), k = i % c;
-        const u = x[i] * scale[row * c + k] + shift[row * c + k];
+        const u = x[i] * scale[row * c + k] + shift[row * c + k] + (add ? addend[i] : 0);
         const want = silu ? u / (1 + Math.exp(-u)) : u;
-        assertLess(Math.abs(v - want), 1e-5 * (1 + Math.abs(want)), `silu=${silu} ${i}`);
+        assertLess(Math.abs(v - want), 1e-5 * (1 + Math.abs(want)), `silu=${silu} add=${add} ${i}`);
       });
     }
     const y = new Float32Array(x.length), dx = new Float32Array(x.length);

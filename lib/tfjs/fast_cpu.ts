@@ -202,6 +202,14 @@ export function fastCpuDnnl(): Dnnl | undefined {
   return active?.dnnl;
 }
 
+/**
+ * The GEMM library of the enabled fast path (for fused ops that reduce through a GEMM), or
+ * undefined when the fast path is off.
+ */
+export function fastCpuBlas(): Blas | undefined {
+  return active?.blas;
+}
+
 /** Current state of the fast path. */
 export function fastCpuStatus(): FastCpuStatus {
   return active?.status ?? { enabled: false, registered: [], reason: "enableFastCpu() not called" };

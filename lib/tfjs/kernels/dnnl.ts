@@ -131,8 +131,8 @@ const BINARY_ALG = { add: 131056, sub: 131061, mul: 131057, div: 131060 } as con
 export type DnnlBinary = keyof typeof BINARY_ALG;
 const REDUCTION_SUM = 196596;
 const ARG_SRC_1 = 2;
-/** Argument id of the second operand of binary post-op 0 (DNNL_ARG_ATTR_MULTIPLE_POST_OP). */
-const ARG_POST_OP0_SRC_1 = 16384 | ARG_SRC_1;
+/** Argument id of the second operand of binary post-op `i` (DNNL_ARG_ATTR_MULTIPLE_POST_OP). */
+const argPostOpSrc1 = (i: number) => (16384 * (i + 1)) | ARG_SRC_1;
 const ARG = {
   src: 1,
   dst: 17,
@@ -218,9 +218,9 @@ export interface Dnnl {
     outShape: readonly number[],
   ): void;
   /**
-   * out = f(x * scale + shift) for x, out [n, hw, c] and per-(row, channel) scale, shift [n, c]
-   * (broadcast over hw); f = SiLU when `silu`, else identity. One fused pass (binary multiply
-   * with an add and an eltwise post-op).
+   * out = f(x * scale + shift + addend) for x, out (and `addend` when given) [n, hw, c] and
+   * per-(row, channel) scale, shift [n, c] (broadcast over hw); f = SiLU when `silu`, else
+   * identity. One fused pass (binary multiply with add and eltwise post-ops).
    */
   scaleShift(
     x: Float32Array,
@@ -229,6 +229,7 @@ export interface Dnnl {
     out: Float32Array,
     dims: readonly [number, number, number],
     silu: boolean,
+    addend?: Float32Array,
   ): void;
   /** oneDNN's implementation names of the primitives created so far, by cache key. */
   implementations(): Record<string, string>;
@@ -654,12 +655,13 @@ export function openDnnl(path: string): Dnnl {
       });
       run(p, [x, out]);
     },
-    scaleShift(x, scale, shift, dst, dims, silu) {
+    scaleShift(x, scale, shift, dst, dims, silu, addend) {
       const [n, hw, c] = dims;
       if (x.length !== n * hw * c) {
         throw new RangeError(`x: expected ${n} x ${hw} x ${c} values, got ${x.length}`);
       }
       sameLength(x, dst, "out");
+      if (addend) sameLength(x, addend, "addend");
       sameLength(scale, shift, "shift");
       if (scale.length !== n * c) {
         throw new RangeError(`scale: expected ${n} x ${c} values, got ${scale.length}`);
@@ -667,7 +669,7 @@ export function openDnnl(path: string): Dnnl {
       // One execution per row i over [hw, c] with [1, c] operands: oneDNN's JIT binary kernels
       // broadcast per channel, while a per-(row, channel) operand over [n, hw, c] runs a slow
       // reference kernel.
-      const p = cached(`scale_shift:${hw},${c}:${silu}`, () => {
+      const p = cached(`scale_shift:${hw},${c}:${silu}:${addend !== undefined}`, () => {
         const data = rowMajor([hw, c]), perChannel = rowMajor([1, c]);
         const desc = new Uint8Array(OP_DESC_BYTES);
         check(
@@ -677,6 +679,9 @@ export function openDnnl(path: string): Dnnl {
         check(s.dnnl_post_ops_create(out), "post_ops_create");
         const postOps = readPointer(out);
         check(s.dnnl_post_ops_append_binary(postOps, BINARY_ALG.add, perChannel), "append_binary");
+        if (addend) {
+          check(s.dnnl_post_ops_append_binary(postOps, BINARY_ALG.add, data), "append_binary");
+        }
         if (silu) {
           check(
             s.dnnl_post_ops_append_eltwise(postOps, 1, ELTWISE_ALG.silu, 1, 0),
@@ -687,12 +692,14 @@ export function openDnnl(path: string): Dnnl {
         const attr = readPointer(out);
         try {
           check(s.dnnl_primitive_attr_set_post_ops(attr, postOps), "attr_set_post_ops");
-          return build(primitiveDesc(desc, null, attr), [
+          const slots: Slot[] = [
             { arg: ARG.src, md: data },
             { arg: ARG_SRC_1, md: perChannel },
-            { arg: ARG_POST_OP0_SRC_1, md: perChannel },
+            { arg: argPostOpSrc1(0), md: perChannel },
             { arg: ARG.dst, md: data },
-          ]);
+          ];
+          if (addend) slots.push({ arg: argPostOpSrc1(1), md: data });
+          return build(primitiveDesc(desc, null, attr), slots);
         } finally {
           s.dnnl_primitive_attr_destroy(attr);
           s.dnnl_post_ops_destroy(postOps);
@@ -700,12 +707,14 @@ export function openDnnl(path: string): Dnnl {
       });
       const rows = hw * c;
       for (let i = 0; i < n; i++) {
-        run(p, [
+        const data = [
           x.subarray(i * rows, (i + 1) * rows),
           scale.subarray(i * c, (i + 1) * c),
           shift.subarray(i * c, (i + 1) * c),
           dst.subarray(i * rows, (i + 1) * rows),
-        ]);
+        ];
+        if (addend) data.push(addend.subarray(i * rows, (i + 1) * rows));
+        run(p, data);
       }
     },
     implementations() {
