@@ -2,8 +2,13 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertLess, assertThrows } from "@std/assert";
 import { Rng } from "../lib/core/rng.ts";
 import { disableFastCpu, enableFastCpu, fastCpuFallbacks } from "../lib/tfjs/fast_cpu.ts";
-import { broadcastBinary, reduceSum, softmaxLastAxis } from "../lib/tfjs/kernels/elementwise.ts";
-import { padConstant, sliceBox } from "../lib/tfjs/kernels/slice.ts";
+import {
+  broadcastBinary,
+  reduceMax,
+  reduceSum,
+  softmaxLastAxis,
+} from "../lib/tfjs/kernels/elementwise.ts";
+import { gatherAxis, padConstant, sliceBox, tile } from "../lib/tfjs/kernels/slice.ts";
 
 await tf.setBackend("cpu");
 await tf.ready();
@@ -162,6 +167,76 @@ Deno.test("fast cpu: gradients through GroupNorm-like broadcast chains match sto
   tf.dispose([x, g, w]);
 });
 
+Deno.test("fast cpu: Exp, Neg, Relu, Step, Max, Tile, GatherV2, FusedBatchNorm match stock", () => {
+  const rng = new Rng(16);
+  // Small (JS loops) and >= 16384 elements (oneDNN eltwise and binary paths).
+  for (const shape of [[3, 4, 5], [4, 16, 16, 17]]) {
+    const x = randn(rng, shape), c = shape[shape.length - 1];
+    const [mean, offset, scale] = [0, 1, 2].map(() => randn(rng, [c]));
+    const variance = tf.add(tf.abs(randn(rng, [c])), 0.1);
+    assertSameAsStock(
+      () => [
+        tf.exp(x),
+        tf.neg(x),
+        tf.relu(x),
+        tf.step(x),
+        tf.step(x, 0.25),
+        tf.max(x),
+        tf.max(x, -1, true),
+        tf.max(x, [0, 1]),
+        tf.logSoftmax(tf.reshape(x, [-1, c])),
+        tf.batchNorm(x, mean, variance, offset, scale, 1e-3),
+        tf.batchNorm(x, mean, variance),
+        tf.batchNorm(x, tf.scalar(0.5), tf.scalar(2), undefined, tf.scalar(1.5), 1e-5),
+      ],
+      `unary/max/batchNorm [${shape}]`,
+    );
+    tf.dispose([x, mean, offset, scale, variance]);
+  }
+  const x = randn(rng, [5, 3, 4]);
+  const idx = tf.tensor1d([4, 0, 2, 2], "int32");
+  assertSameAsStock(
+    () => [
+      tf.tile(x, [1, 1, 1]),
+      tf.tile(x, [2, 1, 3]),
+      tf.tile(tf.reshape(tf.slice(x, [0, 0, 0], [1, 1, 4]), [1, 1, 1, 4]), [3, 2, 2, 1]),
+      tf.tile(x, [1, 0, 2]),
+      tf.gather(x, idx),
+      tf.gather(x, tf.tensor1d([2, 1], "int32"), 1),
+      tf.gather(x, tf.tensor2d([[3, 0], [1, 1]], [2, 2], "int32"), 2),
+    ],
+    "tile/gather",
+  );
+  // A per-sample mean [N, 1, 1] with N = C (5) is not per-channel: FusedBatchNorm must hand it
+  // to the stock kernel rather than read it as channel statistics.
+  const xc = tf.tile(x.reshape([5, 12, 1]), [1, 1, 5]), mean = tf.mean(xc, [1, 2], true);
+  const perSample = () => tf.batchNorm(xc, mean, tf.ones([5, 1, 1])).dataSync();
+  const stock = perSample();
+  assert(enableFastCpu().enabled);
+  const before = fastCpuFallbacks().FusedBatchNorm ?? 0;
+  const fast = perSample();
+  assertEquals(fastCpuFallbacks().FusedBatchNorm, before + 1);
+  disableFastCpu();
+  assertEquals(Array.from(fast), Array.from(stock));
+  tf.dispose([x, idx, xc, mean]);
+});
+
+Deno.test("fast cpu: gradients of a BatchNorm-ReLU-log-softmax contrast loss match stock", () => {
+  const rng = new Rng(17);
+  const x = randn(rng, [2, 8, 8, 6]), w = randn(rng, [6, 40]), bank = randn(rng, [50, 40]);
+  const [mean, offset, scale] = [0, 1, 2].map(() => randn(rng, [6]));
+  const variance = tf.add(tf.abs(randn(rng, [6])), 0.1);
+  const idx = tf.tensor1d([3, 7, 7, 41, 0, 12], "int32");
+  const f = (xx: tf.Tensor, ww: tf.Tensor) => {
+    const h = tf.relu(tf.batchNorm(xx, mean, variance, offset, scale, 1e-5));
+    const q = tf.matMul(tf.reshape(h, [128, 6]), ww);
+    const logits = tf.matMul(q, tf.gather(bank, idx), false, true);
+    return tf.neg(tf.sum(tf.mul(tf.exp(tf.logSoftmax(logits)), logits)));
+  };
+  assertSameAsStock(() => tf.grads(f)([x, w]), "grads");
+  tf.dispose([x, w, bank, mean, offset, scale, variance, idx]);
+});
+
 Deno.test("pure helpers: analytic values and input checks", () => {
   const r = broadcastBinary(
     "sub",
@@ -187,6 +262,16 @@ Deno.test("pure helpers: analytic values and input checks", () => {
   assertEquals(Array.from(padded.values), [7, 1, 2, 7, 7, 7]);
   assertThrows(() => padConstant(new Float32Array(2), [2], [[-1, 0]], 0), RangeError, "paddings");
   assertThrows(() => reduceSum(new Float32Array(6), [2, 3], [2]), RangeError, "axes");
+  assertThrows(() => tile(new Float32Array(6), [2, 3], [2]), RangeError, "reps");
+  assertThrows(() => tile(new Float32Array(6), [2, 3], [1, -1]), RangeError, "reps");
+  assertEquals(tile(Float32Array.of(1, 2), [2], [2]).values, Float32Array.of(1, 2, 1, 2));
+  // Out-of-range indices are the stock kernel's to report.
+  assertEquals(gatherAxis(new Float32Array(6), [2, 3], [0, 3], 1), undefined);
+  assertEquals(
+    gatherAxis(Float32Array.of(1, 2, 3, 4, 5, 6), [2, 3], [2, 0], 1),
+    Float32Array.of(3, 1, 6, 4),
+  );
+  assertEquals(reduceMax(Float32Array.of(1, NaN, 3, 4), [2, 2], [1]), Float32Array.of(NaN, 4));
   assertThrows(() => sliceBox(new Float32Array(6), [2, 3], [1, 2], [1, 2]), RangeError, "axis 1");
   assertThrows(() => broadcastBinary("add", new Float32Array(6), [2, 3], new Float32Array(2), [2]));
 });

@@ -4,11 +4,12 @@
  *   primitives (when the library is oneDNN 2.x; else stride-1 convs as one GEMM per filter tap
  *   on a padded copy, others as im2col + GEMM), BatchMatMul and _FusedMatMul by
  *   single-precision GEMMs from oneDNN (`dnnl_sgemm`) or OpenBLAS (`cblas_sgemm`), via Deno FFI;
- * - the float32 ops Add, Sub, Multiply, RealDiv (broadcasting), Sum, Mean, last-axis Softmax,
- *   Sigmoid: oneDNN binary / reduction / softmax / eltwise primitives on large tensors, strided
- *   row loops otherwise (the stock ones compute an n-d index per element); Floor, Slice,
- *   SplitV, PadV2 and Concat by row loops and contiguous-run copies; the integer-factor
- *   nearest-neighbour upsample (ResizeNearestNeighbor) and its gradient by block copies.
+ * - the float32 ops Add, Sub, Multiply, RealDiv (broadcasting), Sum, Mean, Max, last-axis
+ *   Softmax, Exp, Neg, Relu, Sigmoid, FusedBatchNorm: oneDNN binary / reduction / softmax /
+ *   eltwise primitives on large tensors, strided row loops otherwise (the stock ones compute an
+ *   n-d index per element); Step, Floor, Slice, SplitV, PadV2, Concat, Tile and GatherV2 by row
+ *   loops and contiguous-run copies; the integer-factor nearest-neighbour upsample
+ *   (ResizeNearestNeighbor) and its gradient by block copies.
  * Cases the fast kernels do not cover (NCHW, dilation > 1, non-float32, PReLU, unusual bias
  * shapes, non-broadcast batch dims) run the original tfjs kernels.
  *
@@ -23,6 +24,8 @@ import { type Dnnl, openDnnl } from "./kernels/dnnl.ts";
 import { makeMatMulKernels } from "./kernels/matmul.ts";
 import { ELEMENTWISE_KERNELS, makeElementwiseKernels } from "./kernels/elementwise.ts";
 import { makeSliceKernels } from "./kernels/slice.ts";
+import { makeUnaryKernels, UNARY_KERNELS } from "./kernels/unary.ts";
+import { makeBatchNormKernels } from "./kernels/batch_norm.ts";
 import { makeResizeKernels } from "./kernels/resize.ts";
 
 /** Kernel names the fast path replaces on the "cpu" backend. */
@@ -34,12 +37,16 @@ export const FAST_CPU_KERNELS: readonly string[] = [
   "BatchMatMul",
   "_FusedMatMul",
   ...ELEMENTWISE_KERNELS,
+  ...UNARY_KERNELS,
   "Slice",
   "SplitV",
   "PadV2",
   "Concat",
+  "Tile",
+  "GatherV2",
   "ResizeNearestNeighbor",
   "ResizeNearestNeighborGrad",
+  "FusedBatchNorm",
 ];
 
 /** Outcome of {@link enableFastCpu}. */
@@ -122,7 +129,9 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
     ...makeConvKernels(blas, stockFuncs, dnnl),
     ...makeMatMulKernels(blas, stockFuncs),
     ...makeElementwiseKernels(stockFuncs, { dnnl, blas }),
+    ...makeUnaryKernels(stockFuncs, dnnl),
     ...makeSliceKernels(stockFuncs),
+    ...makeBatchNormKernels(stockFuncs, dnnl),
     ...makeResizeKernels(stockFuncs),
   };
   for (const name of FAST_CPU_KERNELS) {

@@ -120,10 +120,23 @@ const QUERY_IMPL_INFO_STR = 8;
 const QUERY_WEIGHTS_MD = 131;
 const QUERY_DIFF_WEIGHTS_MD = 132;
 const FORMAT_ANY = 1;
-/** oneDNN algorithm ids of the element-wise functions offered. */
-const ELTWISE_ALG = { silu: 223, sigmoid: 175 } as const;
+/**
+ * oneDNN algorithm ids (dnnl_eltwise_*) and their alpha, beta parameters of the element-wise
+ * functions offered: swish with alpha 1 is SiLU, relu's alpha is the negative slope, linear
+ * alpha·x + beta with alpha -1 is negation.
+ */
+const ELTWISE_ALG = {
+  silu: [223, 1, 0],
+  sigmoid: [175, 0, 0],
+  exp: [191, 0, 0],
+  relu: [31, 0, 0],
+  neg: [127, -1, 0],
+} as const;
 
-/** Element-wise functions computed by {@link Dnnl.eltwise}: x * sigmoid(x) and sigmoid(x). */
+/**
+ * Element-wise functions computed by {@link Dnnl.eltwise}: x·sigmoid(x), sigmoid(x), exp(x),
+ * max(x, 0) and -x (the derivative, {@link Dnnl.eltwiseBackward}, for SiLU and sigmoid).
+ */
 export type DnnlEltwise = keyof typeof ELTWISE_ALG;
 /** oneDNN algorithm ids of the binary ops offered. */
 const BINARY_ALG = { add: 131056, sub: 131061, mul: 131057, div: 131060 } as const;
@@ -475,8 +488,9 @@ export function openDnnl(path: string): Dnnl {
 
   function eltwiseDesc(f: DnnlEltwise, data: Uint8Array, prop: number): Deno.PointerValue {
     const op = new Uint8Array(OP_DESC_BYTES);
+    const [alg, alpha, beta] = ELTWISE_ALG[f];
     check(
-      s.dnnl_eltwise_forward_desc_init(op, prop, ELTWISE_ALG[f], data, 1, 0),
+      s.dnnl_eltwise_forward_desc_init(op, prop, alg, data, alpha, beta),
       "eltwise_forward_desc_init",
     );
     return primitiveDesc(op, null);
@@ -594,8 +608,9 @@ export function openDnnl(path: string): Dnnl {
       const p = cached(`eltwise_bwd:${f}:${x.length}`, () => {
         const data = md([x.length], [1]);
         const op = new Uint8Array(OP_DESC_BYTES);
+        const [alg, alpha, beta] = ELTWISE_ALG[f];
         check(
-          s.dnnl_eltwise_backward_desc_init(op, ELTWISE_ALG[f], data, data, 1, 0),
+          s.dnnl_eltwise_backward_desc_init(op, alg, data, data, alpha, beta),
           "eltwise_backward_desc_init",
         );
         return build(primitiveDesc(op, eltwiseDesc(f, data, FORWARD_TRAINING)), [
@@ -684,7 +699,7 @@ export function openDnnl(path: string): Dnnl {
         }
         if (silu) {
           check(
-            s.dnnl_post_ops_append_eltwise(postOps, 1, ELTWISE_ALG.silu, 1, 0),
+            s.dnnl_post_ops_append_eltwise(postOps, 1, ...ELTWISE_ALG.silu),
             "append_eltwise",
           );
         }

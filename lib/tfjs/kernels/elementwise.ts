@@ -113,6 +113,18 @@ export function broadcastBinary(
   return { values: out, shape };
 }
 
+/** A reduction: its identity and how it folds one more value in. */
+interface Reducer {
+  readonly init: number;
+  readonly fold: (acc: number, v: number) => number;
+}
+
+/** Sum, and tfjs' Max (NaN-propagating). */
+const REDUCERS = {
+  sum: { init: 0, fold: (acc, v) => acc + v },
+  max: { init: -Infinity, fold: (acc, v) => (v > acc || v !== v ? v : acc) },
+} as const satisfies Record<string, Reducer>;
+
 /**
  * Sum of `x` (row-major, shape `shape`) over `axes` (non-negative, any order), accumulated in
  * float64. Returns the values in the order of the kept axes (reduced axes removed).
@@ -122,6 +134,24 @@ export function reduceSum(
   shape: readonly number[],
   axes: readonly number[],
 ): Float32Array {
+  return reduceAxes(x, shape, axes, REDUCERS.sum);
+}
+
+/** Maximum of `x` over `axes`, as {@link reduceSum} (NaN where a reduced value is NaN). */
+export function reduceMax(
+  x: Float32Array,
+  shape: readonly number[],
+  axes: readonly number[],
+): Float32Array {
+  return reduceAxes(x, shape, axes, REDUCERS.max);
+}
+
+function reduceAxes(
+  x: Float32Array,
+  shape: readonly number[],
+  axes: readonly number[],
+  r: Reducer,
+): Float32Array {
   for (const ax of axes) {
     if (!Number.isInteger(ax) || ax < 0 || ax >= shape.length) {
       throw new RangeError(`axes: expected integers in [0, ${shape.length}), got [${axes}]`);
@@ -130,38 +160,32 @@ export function reduceSum(
   const kinds = shape.map((_, i) => (axes.includes(i) ? "r" : "k"));
   const m = mergeAxes(shape, kinds);
   const outSize = shape.reduce((p, s, i) => (axes.includes(i) ? p : p * s), 1);
-  const acc = new Float64Array(outSize);
-  if (x.length === 0) return new Float32Array(outSize);
+  const acc = new Float64Array(outSize).fill(r.init);
+  if (x.length === 0) return Float32Array.from(acc);
   atLeast2(m.sizes, m.kinds, "k");
   const sx = maskedStrides(m.sizes, m.kinds.map(() => true));
   const so = maskedStrides(m.sizes, m.kinds.map((k) => k === "k"));
   const r0 = m.sizes.length - 1, r1 = r0 - 1;
   const n1 = m.sizes[r1], n0 = m.sizes[r0], sx1 = sx[r1], so1 = so[r1];
   const outer = m.sizes.slice(0, r0);
+  const fold = r.fold;
   if (m.kinds[r0] === "r") {
     forEachRow(outer, [sx, so], (off) => {
       for (let i = 0; i < n1; i++) {
-        let s = 0;
-        for (let j = 0, p = off[0] + i * sx1; j < n0; j++) s += x[p + j];
-        acc[off[1] + i * so1] += s;
+        let s = r.init;
+        for (let j = 0, p = off[0] + i * sx1; j < n0; j++) s = fold(s, x[p + j]);
+        acc[off[1] + i * so1] = fold(acc[off[1] + i * so1], s);
       }
     });
   } else {
     forEachRow(outer, [sx, so], (off) => {
       for (let i = 0; i < n1; i++) {
         const p = off[0] + i * sx1, q = off[1] + i * so1;
-        for (let j = 0; j < n0; j++) acc[q + j] += x[p + j];
+        for (let j = 0; j < n0; j++) acc[q + j] = fold(acc[q + j], x[p + j]);
       }
     });
   }
   return Float32Array.from(acc);
-}
-
-/** Logistic sigmoid 1 / (1 + exp(-x)), elementwise (float32 out). */
-export function sigmoid(x: Float32Array): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = 1 / (1 + Math.exp(-x[i]));
-  return out;
 }
 
 /** Softmax over the last axis of `x` viewed as [rows, n] (max-subtracted, float32 out). */
@@ -259,10 +283,9 @@ const BINARY: Record<string, BinaryOp> = {
 export const ELEMENTWISE_KERNELS: readonly string[] = [
   ...Object.keys(BINARY),
   "Sum",
+  "Max",
   "Mean",
   "Softmax",
-  "Sigmoid",
-  "Floor",
 ];
 
 /**
@@ -287,27 +310,36 @@ export function makeElementwiseKernels(
       return be.makeTensorInfo(shape, "float32", values);
     };
   }
-  const reduce = (name: string, divide: boolean): KernelFunc => (args: KernelArgs) => {
+  /**
+   * A reduction kernel: `compute(values, shape, axes, reducedCount)` over the axes named by
+   * the attribute `axisAttr` (stock kernel for non-float32 or empty inputs).
+   */
+  const reduce = (
+    name: string,
+    axisAttr: "axis" | "reductionIndices",
+    compute: (x: Float32Array, shape: number[], axes: number[], count: number) => Float32Array,
+  ): KernelFunc =>
+  (args: KernelArgs) => {
     const be = cpuBackend(args);
     const { x } = args.inputs as { x: TensorInfo };
-    const { axis, keepDims } = args.attrs as unknown as {
-      axis: number | number[];
-      keepDims: boolean;
-    };
+    const attrs = args.attrs as unknown as Record<string, number | number[] | boolean>;
     const xv = f32Values(be, x);
-    if (!xv) return stock[name](args);
-    const axes = util.parseAxisParam(axis, x.shape);
+    if (!xv || xv.length === 0) return stock[name](args);
+    const axes = util.parseAxisParam(attrs[axisAttr] as number | number[], x.shape);
     const [outShape, reduceShape] = backend_util.computeOutAndReduceShapes(x.shape, axes);
-    const values = nativeSum(native, xv, x.shape, axes) ?? reduceSum(xv, x.shape, axes);
-    if (divide) {
-      const inv = 1 / util.sizeFromShape(reduceShape);
-      for (let i = 0; i < values.length; i++) values[i] *= inv;
-    }
-    const shape = keepDims ? backend_util.expandShapeToKeepDim(outShape, axes) : outShape;
+    const values = compute(xv, x.shape, axes, util.sizeFromShape(reduceShape));
+    const shape = attrs.keepDims ? backend_util.expandShapeToKeepDim(outShape, axes) : outShape;
     return be.makeTensorInfo(shape, "float32", values);
   };
-  kernels.Sum = reduce("Sum", false);
-  kernels.Mean = reduce("Mean", true);
+  const sum = (x: Float32Array, shape: number[], axes: number[]) =>
+    nativeSum(native, x, shape, axes) ?? reduceSum(x, shape, axes);
+  kernels.Sum = reduce("Sum", "axis", sum);
+  kernels.Mean = reduce("Mean", "axis", (x, shape, axes, count) => {
+    const values = sum(x, shape, axes), inv = 1 / count;
+    for (let i = 0; i < values.length; i++) values[i] *= inv;
+    return values;
+  });
+  kernels.Max = reduce("Max", "reductionIndices", reduceMax);
   kernels.Softmax = (args: KernelArgs) => {
     const be = cpuBackend(args);
     const { logits } = args.inputs as { logits: TensorInfo };
@@ -325,24 +357,5 @@ export function makeElementwiseKernels(
     }
     return be.makeTensorInfo(logits.shape, "float32", y);
   };
-  /** A float32 unary kernel computing `f(values)`, stock for other dtypes. */
-  const unary = (name: string, f: (x: Float32Array) => Float32Array): KernelFunc => (args) => {
-    const be = cpuBackend(args);
-    const { x } = args.inputs as { x: TensorInfo };
-    const xv = f32Values(be, x);
-    if (!xv) return stock[name](args);
-    return be.makeTensorInfo(x.shape, "float32", f(xv));
-  };
-  kernels.Floor = unary("Floor", (x) => {
-    const y = new Float32Array(x.length);
-    for (let i = 0; i < y.length; i++) y[i] = Math.floor(x[i]);
-    return y;
-  });
-  kernels.Sigmoid = unary("Sigmoid", (x) => {
-    if (!dnnl || x.length === 0) return sigmoid(x);
-    const y = new Float32Array(x.length);
-    dnnl.eltwise("sigmoid", x, y);
-    return y;
-  });
   return kernels;
 }

@@ -1,6 +1,6 @@
 /**
- * Float32 Slice, SplitV, PadV2 and Concat kernels for the tfjs CPU backend (contiguous-run
- * copies).
+ * Float32 Slice, SplitV, PadV2, Concat, Tile and GatherV2 kernels for the tfjs CPU backend
+ * (contiguous-run copies).
  */
 import {
   backend_util,
@@ -116,8 +116,62 @@ export function concatAxis(
 }
 
 /**
- * Slice, SplitV, PadV2 and Concat kernel functions, falling back to `stock[name]` for
- * non-float32.
+ * `x` (row-major, shape `shape`) repeated `reps[i]` times along each axis i (tfjs' Tile):
+ * one pass per tiled axis, innermost first, each copying whole blocks. Returns the values and
+ * the tiled shape. Throws RangeError unless `reps` has one non-negative integer per axis.
+ */
+export function tile(
+  x: Float32Array,
+  shape: readonly number[],
+  reps: readonly number[],
+): { values: Float32Array; shape: number[] } {
+  if (reps.length !== shape.length || reps.some((r) => !Number.isInteger(r) || r < 0)) {
+    throw new RangeError(`reps: expected ${shape.length} non-negative integers, got [${reps}]`);
+  }
+  const cur = [...shape];
+  let values = x.slice();
+  for (let ax = shape.length - 1; ax >= 0; ax--) {
+    if (reps[ax] === 1) continue;
+    const outer = util.sizeFromShape(cur.slice(0, ax)), block = util.sizeFromShape(cur.slice(ax));
+    const next = new Float32Array(outer * block * reps[ax]);
+    for (let o = 0, d = 0; o < outer; o++) {
+      for (let r = 0; r < reps[ax]; r++, d += block) copyRun(next, d, values, o * block, block);
+    }
+    values = next;
+    cur[ax] *= reps[ax];
+  }
+  return { values, shape: cur };
+}
+
+/**
+ * tfjs' GatherV2 without batch dims: the slices `x[..., indices[j], ...]` of axis `axis`, out
+ * shape x.shape[:axis] + [indices.length] + x.shape[axis + 1:]. Undefined when an index is
+ * outside [0, x.shape[axis]) (the caller then runs the stock kernel, which reports it).
+ */
+export function gatherAxis(
+  x: Float32Array,
+  shape: readonly number[],
+  indices: ArrayLike<number>,
+  axis: number,
+): Float32Array | undefined {
+  const n = shape[axis], m = indices.length;
+  for (let j = 0; j < m; j++) {
+    if (!(indices[j] >= 0 && indices[j] < n)) return undefined;
+  }
+  const outer = util.sizeFromShape(shape.slice(0, axis) as number[]);
+  const inner = util.sizeFromShape(shape.slice(axis + 1) as number[]);
+  const out = new Float32Array(outer * m * inner);
+  for (let o = 0, d = 0; o < outer; o++) {
+    for (let j = 0; j < m; j++, d += inner) {
+      copyRun(out, d, x, (o * n + indices[j]) * inner, inner);
+    }
+  }
+  return out;
+}
+
+/**
+ * Slice, SplitV, PadV2, Concat, Tile and GatherV2 kernel functions, falling back to
+ * `stock[name]` for non-float32 data (and int indices other than int32, batch dims).
  */
 export function makeSliceKernels(stock: Record<string, KernelFunc>): Record<string, KernelFunc> {
   return {
@@ -153,6 +207,28 @@ export function makeSliceKernels(stock: Record<string, KernelFunc>): Record<stri
       if (!f32Values(be, x)) return stock.Slice(args);
       const [b, s] = slice_util.parseSliceParams(x as never, begin, size);
       return sliceInfo(be, x, b, s);
+    },
+    Tile: (args: KernelArgs) => {
+      const be = cpuBackend(args);
+      const { x } = args.inputs as { x: TensorInfo };
+      const xv = f32Values(be, x);
+      if (!xv) return stock.Tile(args);
+      const { reps } = args.attrs as unknown as { reps: number[] };
+      const out = tile(xv, x.shape, reps);
+      return be.makeTensorInfo(out.shape, "float32", out.values);
+    },
+    GatherV2: (args: KernelArgs) => {
+      const be = cpuBackend(args);
+      const { x, indices } = args.inputs as { x: TensorInfo; indices: TensorInfo };
+      const { axis, batchDims } = args.attrs as unknown as { axis: number; batchDims: number };
+      const xv = f32Values(be, x);
+      const iv = be.data.get(indices.dataId).values;
+      if (!xv || batchDims !== 0 || !(iv instanceof Int32Array)) return stock.GatherV2(args);
+      const ax = util.parseAxisParam(axis, x.shape)[0];
+      const values = gatherAxis(xv, x.shape, iv, ax);
+      if (!values) return stock.GatherV2(args);
+      const shape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
+      return be.makeTensorInfo(shape, "float32", values);
     },
     SplitV: (args: KernelArgs) => {
       const be = cpuBackend(args);
