@@ -1,4 +1,4 @@
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 
 Deno.test("parent_watch: a worker whose main thread is busy dies with its SIGKILLed parent", async () => {
   const dir = await Deno.makeTempDir({ prefix: "parent_watch_" });
@@ -6,7 +6,7 @@ Deno.test("parent_watch: a worker whose main thread is busy dies with its SIGKIL
   // The child's main thread spins synchronously for 20 s (like a long training step).
   await Deno.writeTextFile(
     `${dir}/busy.ts`,
-    `new Worker(${JSON.stringify(watch)}, { type: "module" });
+    `new Worker(${JSON.stringify(watch)}, { type: "module" }).postMessage(Deno.ppid);
 await Deno.writeTextFile(${JSON.stringify(`${dir}/pid`)}, String(Deno.pid));
 const t0 = Date.now();
 while (Date.now() - t0 < 20000) { /* busy */ }`,
@@ -29,4 +29,23 @@ while (Date.now() - t0 < 20000) { /* busy */ }`,
   }
   assertEquals(alive, false, `child ${pid} outlived its parent`);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("parent_watch: a process whose given parent was already gone at start exits at once", async () => {
+  // The sweep died while this worker was starting: the pid passed on is no longer the parent.
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  const watch = new URL("../lib/sweep/parent_watch.ts", import.meta.url).href;
+  const t0 = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `new Worker(${JSON.stringify(watch)}, { type: "module" }).postMessage(${gone.pid});
+const t0 = Date.now();
+while (Date.now() - t0 < 20000) { /* busy */ }`,
+    ],
+  }).spawn();
+  const status = await child.status;
+  assertEquals(status.signal, "SIGKILL");
+  assert(performance.now() - t0 < 15000, "killed before its 20 s busy loop ended");
 });

@@ -66,8 +66,9 @@ export const SWEEP_COMMAND = {
     check: { type: "boolean", description: "validate the spec, print the cells, exit" },
     cell: { type: "string", placeholder: "ID", description: "internal: run one cell of --out" },
     "exit-with-parent": {
-      type: "boolean",
-      description: "internal: a local worker exits when its sweep process dies",
+      type: "int",
+      placeholder: "PID",
+      description: "internal: a local worker exits when its sweep process PID dies",
     },
   },
 } as const satisfies CommandSpec;
@@ -103,8 +104,9 @@ export async function sweepCommand(a: SweepFlags): Promise<void> {
   if (a.cell !== undefined) {
     if (a.out === undefined) throw new UsageError("--cell needs --out DIR");
     // On its own thread: works while a long synchronous training step holds this one.
-    if (a["exit-with-parent"]) {
-      new Worker(new URL("../sweep/parent_watch.ts", import.meta.url), { type: "module" });
+    if (a["exit-with-parent"] !== undefined) {
+      new Worker(new URL("../sweep/parent_watch.ts", import.meta.url), { type: "module" })
+        .postMessage(a["exit-with-parent"]);
     }
     await selectBackend({ log: true });
     const r = await runCell(a.out!, a.cell);

@@ -80,7 +80,7 @@ async function runWorker(dir: string, id: string, threads: number): Promise<bool
   const open = () => Deno.open(`${cellDir(dir, id)}/log.txt`, { create: true, append: true });
   const [out, err] = [await open(), await open()];
   const child = new Deno.Command(cmd, {
-    args: [...args, "--exit-with-parent"],
+    args: [...args, "--exit-with-parent", String(Deno.pid)],
     env: { RDD_BLAS_THREADS: String(threads), NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
