@@ -109,6 +109,25 @@ Deno.test({
 });
 
 Deno.test({
+  name: "oneDNN convImplementation names the kernel each pass runs; 16 channels get direct ones",
+  ignore: !hasDnnl,
+  fn: withDnnl((d) => {
+    const square = geo(2, 8, 16, 16, 3, 1, 1, 8), last = geo(2, 8, 16, 1, 3, 1, 1, 8);
+    for (const g of [square, last]) {
+      for (const pass of ["fwd", "bwd_data", "bwd_weights"] as const) {
+        const impl = d.convImplementation(pass, g, false);
+        const key = `${pass}:${Object.values(g).join(",")}:0`;
+        assertEquals(d.implementations()[key], impl, key);
+      }
+    }
+    for (const pass of ["fwd", "bwd_data", "bwd_weights"] as const) {
+      const impl = d.convImplementation(pass, square, false);
+      assert(!/^ref|(^|:)gemm:/.test(impl), `${pass} of 16 -> 16 channels runs ${impl}`);
+    }
+  }),
+});
+
+Deno.test({
   name: "oneDNN scaleShift (+addend, +SiLU), eltwise, softmax, binary and sum: analytic values",
   ignore: !hasDnnl,
   fn: withDnnl((d) => {

@@ -101,6 +101,10 @@ const CONV_CASES: ConvCase[] = [
   { b: 2, h: 7, w: 7, cin: 5, cout: 3, k: 3, s: 2, pad: [[0, 0], [1, 0], [0, 2], [0, 0]] },
   { b: 32, h: 8, w: 8, cin: 5, cout: 6, k: 3, s: 1, pad: "same" },
   { b: 32, h: 9, w: 9, cin: 3, cout: 7, k: 3, s: 2, pad: "valid" },
+  // channel counts oneDNN has direct kernels for, and the UNet's last convolution (one output
+  // channel), which the fast path runs as GEMMs
+  { b: 2, h: 8, w: 8, cin: 16, cout: 16, k: 3, s: 1, pad: "same" },
+  { b: 2, h: 8, w: 8, cin: 16, cout: 1, k: 3, s: 1, pad: "same" },
 ];
 
 Deno.test("fast cpu: enable registers all kernels and disable restores the stock ones", () => {
@@ -150,11 +154,16 @@ Deno.test("fast cpu: conv2d, its input and filter gradients match the stock kern
 Deno.test("fast cpu: fused conv2d with bias and activations matches the stock kernel", () => {
   const rng = new Rng(2);
   const acts = ["linear", "relu", "relu6", "elu", "leakyrelu", "sigmoid", "prelu"] as const;
-  for (const activation of acts) {
-    const x = randn(rng, [2, 6, 5, 3]) as tf.Tensor4D;
-    const f = randn(rng, [3, 3, 3, 5]) as tf.Tensor4D;
-    const bias = randn(rng, [5]);
-    const alpha = activation === "prelu" ? randn(rng, [5]) : undefined;
+  for (
+    const [activation, cin, cout] of [
+      ...acts.map((a) => [a, 3, 5] as const),
+      ["relu", 16, 16] as const,
+    ]
+  ) {
+    const x = randn(rng, [2, 6, 5, cin]) as tf.Tensor4D;
+    const f = randn(rng, [3, 3, cin, cout]) as tf.Tensor4D;
+    const bias = randn(rng, [cout]);
+    const alpha = activation === "prelu" ? randn(rng, [cout]) : undefined;
     const [stock, fast] = stockAndFast(() => [
       tf.fused.conv2d({
         x,
@@ -167,7 +176,7 @@ Deno.test("fast cpu: fused conv2d with bias and activations matches the stock ke
         leakyreluAlpha: 0.3,
       }),
     ]);
-    assertClose(stock, fast, activation, activation === "prelu");
+    assertClose(stock, fast, `${activation} ${cin} -> ${cout}`, activation === "prelu");
     tf.dispose([x, f, bias, ...(alpha ? [alpha] : [])]);
   }
 });

@@ -4,7 +4,7 @@
  */
 import { backend_util, type KernelFunc, type TensorInfo } from "@tensorflow/tfjs-core";
 import type { Blas } from "./blas.ts";
-import { type Dnnl, dnnlSupports } from "./dnnl.ts";
+import { type ConvPass, type Dnnl, dnnlSupports } from "./dnnl.ts";
 import { col2imAdd, type ConvGeometry, im2col, isPointwise, patchSize } from "./im2col.ts";
 import { biasActivationInPlace, isFastActivation } from "./activation.ts";
 import { channelBias, cpuBackend, f32Values, type KernelArgs, Scratch } from "./cpu_access.ts";
@@ -14,6 +14,9 @@ import {
   shiftedBackpropInput,
   shiftedForward,
 } from "./shifted.ts";
+
+/** oneDNN implementation names of convolutions that are not direct JIT kernels. */
+const INDIRECT_IMPL = /^ref|(^|:)gemm:/;
 
 /**
  * Default floats of scratch per chunk of images (64 MiB; the `chunkFloats` argument of the
@@ -181,20 +184,38 @@ export function makeConvKernels(
   dnnl?: Dnnl,
 ): Record<string, KernelFunc> {
   const scratch: [Scratch, Scratch] = [new Scratch(), new Scratch()];
-  const useDnnl = (g: ConvGeometry) => dnnl !== undefined && dnnlSupports(g);
-  /** A new array of `size` floats filled by `run` when oneDNN handles `g`, else undefined. */
-  const viaDnnl = (g: ConvGeometry, size: number, run: (d: Dnnl, out: Float32Array) => void) => {
-    if (!useDnnl(g)) return undefined;
+  /**
+   * Whether oneDNN runs `pass` of `g`: only where it has a direct kernel. Where it would run a
+   * GEMM-based or reference convolution (a geometry its JIT kernels do not cover, e.g. one
+   * output channel: the UNet's last convolution), the GEMM formulations here are faster
+   * (bench/RESULTS.md, 2026-12-03: 1.2-4x on the forward and weight-gradient passes).
+   */
+  const useDnnl = (pass: ConvPass, g: ConvGeometry, withBias = false) =>
+    dnnl !== undefined && dnnlSupports(g) &&
+    !INDIRECT_IMPL.test(dnnl.convImplementation(pass, g, withBias));
+  /** A new array of `size` floats filled by `run` when oneDNN runs `pass` of `g`, else undefined. */
+  const viaDnnl = (
+    pass: ConvPass,
+    g: ConvGeometry,
+    size: number,
+    run: (d: Dnnl, out: Float32Array) => void,
+    withBias = false,
+  ) => {
+    if (!useDnnl(pass, g, withBias)) return undefined;
     const out = new Float32Array(size);
     run(dnnl!, out);
     return out;
   };
-  const forward = (x: Float32Array, w: Float32Array, g: ConvGeometry, bias?: Float32Array) =>
-    viaDnnl(
+  const forward = (x: Float32Array, w: Float32Array, g: ConvGeometry, bias?: Float32Array) => {
+    const withBias = bias?.length === g.outC;
+    return viaDnnl(
+      "fwd",
       g,
       g.batch * g.outH * g.outW * g.outC,
-      (d, y) => d.forward(x, w, bias?.length === g.outC ? bias : undefined, y, g),
+      (d, y) => d.forward(x, w, withBias ? bias : undefined, y, g),
+      withBias,
     ) ?? conv2dForward(blas, scratch, x, w, g);
+  };
   const conv2D: KernelFunc = (args: KernelArgs) => {
     const be = cpuBackend(args);
     const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
@@ -211,6 +232,7 @@ export function makeConvKernels(
     const dyv = f32Values(be, dy), wv = f32Values(be, filter);
     if (!g || !dyv || !wv) return stock.Conv2DBackpropInput(args);
     const dx = viaDnnl(
+      "bwd_data",
       g,
       g.batch * g.inH * g.inW * g.inC,
       (d, out) => d.backwardData(dyv, wv, out, g),
@@ -225,6 +247,7 @@ export function makeConvKernels(
     const xv = f32Values(be, x), dyv = f32Values(be, dy);
     if (!g || !xv || !dyv) return stock.Conv2DBackpropFilter(args);
     const dw = viaDnnl(
+      "bwd_weights",
       g,
       g.kH * g.kW * g.inC * g.outC,
       (d, out) => d.backwardWeights(xv, dyv, out, g),
@@ -249,7 +272,7 @@ export function makeConvKernels(
       return stock.FusedConv2D(args);
     }
     const y = forward(xv, wv, g, bv.values);
-    const fusedBias = useDnnl(g) && bv.values?.length === g.outC;
+    const fusedBias = bv.values?.length === g.outC && useDnnl("fwd", g, true);
     biasActivationInPlace(y, g.outC, fusedBias ? undefined : bv.values, act, attrs.leakyreluAlpha);
     return be.makeTensorInfo(outShape(g), "float32", y);
   };

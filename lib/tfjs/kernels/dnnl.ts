@@ -186,6 +186,9 @@ interface Slot {
   readonly chosen?: { query: number; output: boolean };
 }
 
+/** The three passes of a convolution: forward, data gradient, weight gradient. */
+export type ConvPass = "fwd" | "bwd_data" | "bwd_weights";
+
 /** The oneDNN primitives of one opened library. */
 export interface Dnnl {
   /** Path of the opened library. */
@@ -202,6 +205,12 @@ export interface Dnnl {
   backwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, g: ConvGeometry): void;
   /** dw [kH, kW, inC, outC] from x and dy (overwritten). */
   backwardWeights(x: Float32Array, dy: Float32Array, dw: Float32Array, g: ConvGeometry): void;
+  /**
+   * oneDNN's implementation name for `pass` of `g` (`withBias`: the forward with a bias input),
+   * e.g. "brgconv:avx512_core", or "x64:gemm:jit" where oneDNN has no direct kernel for the
+   * geometry and runs its own im2col + GEMM. Creates (and caches) the primitive.
+   */
+  convImplementation(pass: ConvPass, g: ConvGeometry, withBias: boolean): string;
   /** y = f(x) elementwise over equal-length arrays (y may be x: in place). */
   eltwise(f: DnnlEltwise, x: Float32Array, y: Float32Array): void;
   /** dx = dy * f'(x) elementwise over equal-length arrays (dx may be dy). */
@@ -480,6 +489,82 @@ export function openDnnl(path: string): Dnnl {
     check(s.dnnl_stream_wait(stream), "stream_wait");
   }
 
+  /** The cached primitive of one convolution pass (`withBias`: the forward's bias input). */
+  function convPrim(pass: ConvPass, g: ConvGeometry, withBias: boolean): Prim {
+    return cached(key(pass, g, withBias), () => convBuilders[pass](g, withBias));
+  }
+
+  const convBuilders: Record<ConvPass, (g: ConvGeometry, withBias: boolean) => Prim> = {
+    fwd: (g, withBias) => {
+      const d = descs(g);
+      const pd = forwardDesc(g, withBias, FORWARD_INFERENCE);
+      const slots: Slot[] = [
+        { arg: ARG.src, md: d.src },
+        { arg: ARG.weights, md: d.weights, chosen: weightsIn },
+        { arg: ARG.dst, md: d.dst },
+      ];
+      if (withBias) slots.push({ arg: ARG.bias, md: d.bias });
+      return build(pd, slots);
+    },
+    bwd_data: (g) => {
+      const d = descs(g);
+      const hint = forwardDesc(g, false, FORWARD_TRAINING);
+      const pd = withWeights(d, QUERY_WEIGHTS_MD, (weights) => {
+        const op = new Uint8Array(OP_DESC_BYTES);
+        check(
+          s.dnnl_convolution_backward_data_desc_init(
+            op,
+            CONV_DIRECT,
+            d.src,
+            weights,
+            d.dst,
+            d.strides,
+            d.padL,
+            d.padR,
+          ),
+          "convolution_backward_data_desc_init",
+        );
+        return primitiveDesc(op, hint);
+      });
+      return build(pd, [
+        { arg: ARG.diffDst, md: d.dst },
+        { arg: ARG.weights, md: d.weights, chosen: weightsIn },
+        { arg: ARG.diffSrc, md: d.src },
+      ]);
+    },
+    bwd_weights: (g) => {
+      const d = descs(g);
+      const hint = forwardDesc(g, false, FORWARD_TRAINING);
+      const pd = withWeights(d, QUERY_DIFF_WEIGHTS_MD, (weights) => {
+        const op = new Uint8Array(OP_DESC_BYTES);
+        check(
+          s.dnnl_convolution_backward_weights_desc_init(
+            op,
+            CONV_DIRECT,
+            d.src,
+            weights,
+            d.none,
+            d.dst,
+            d.strides,
+            d.padL,
+            d.padR,
+          ),
+          "convolution_backward_weights_desc_init",
+        );
+        return primitiveDesc(op, hint);
+      });
+      return build(pd, [
+        { arg: ARG.src, md: d.src },
+        { arg: ARG.diffDst, md: d.dst },
+        {
+          arg: ARG.diffWeights,
+          md: d.weights,
+          chosen: { query: QUERY_DIFF_WEIGHTS_MD, output: true },
+        },
+      ]);
+    },
+  };
+
   function key(kind: string, g: ConvGeometry, extra: boolean): string {
     return `${kind}:${Object.values(g).join(",")}:${extra ? 1 : 0}`;
   }
@@ -515,82 +600,15 @@ export function openDnnl(path: string): Dnnl {
   return {
     path,
     forward(x, w, bias, y, g) {
-      const p = cached(key("fwd", g, bias !== undefined), () => {
-        const d = descs(g);
-        const pd = forwardDesc(g, bias !== undefined, FORWARD_INFERENCE);
-        const slots: Slot[] = [
-          { arg: ARG.src, md: d.src },
-          { arg: ARG.weights, md: d.weights, chosen: weightsIn },
-          { arg: ARG.dst, md: d.dst },
-        ];
-        if (bias) slots.push({ arg: ARG.bias, md: d.bias });
-        return build(pd, slots);
-      });
-      run(p, bias ? [x, w, y, bias] : [x, w, y]);
+      run(convPrim("fwd", g, bias !== undefined), bias ? [x, w, y, bias] : [x, w, y]);
     },
     backwardData(dy, w, dx, g) {
-      const p = cached(key("bwd_data", g, false), () => {
-        const d = descs(g);
-        const hint = forwardDesc(g, false, FORWARD_TRAINING);
-        const pd = withWeights(d, QUERY_WEIGHTS_MD, (weights) => {
-          const op = new Uint8Array(OP_DESC_BYTES);
-          check(
-            s.dnnl_convolution_backward_data_desc_init(
-              op,
-              CONV_DIRECT,
-              d.src,
-              weights,
-              d.dst,
-              d.strides,
-              d.padL,
-              d.padR,
-            ),
-            "convolution_backward_data_desc_init",
-          );
-          return primitiveDesc(op, hint);
-        });
-        return build(pd, [
-          { arg: ARG.diffDst, md: d.dst },
-          { arg: ARG.weights, md: d.weights, chosen: weightsIn },
-          { arg: ARG.diffSrc, md: d.src },
-        ]);
-      });
-      run(p, [dy, w, dx]);
+      run(convPrim("bwd_data", g, false), [dy, w, dx]);
     },
     backwardWeights(x, dy, dw, g) {
-      const p = cached(key("bwd_weights", g, false), () => {
-        const d = descs(g);
-        const hint = forwardDesc(g, false, FORWARD_TRAINING);
-        const pd = withWeights(d, QUERY_DIFF_WEIGHTS_MD, (weights) => {
-          const op = new Uint8Array(OP_DESC_BYTES);
-          check(
-            s.dnnl_convolution_backward_weights_desc_init(
-              op,
-              CONV_DIRECT,
-              d.src,
-              weights,
-              d.none,
-              d.dst,
-              d.strides,
-              d.padL,
-              d.padR,
-            ),
-            "convolution_backward_weights_desc_init",
-          );
-          return primitiveDesc(op, hint);
-        });
-        return build(pd, [
-          { arg: ARG.src, md: d.src },
-          { arg: ARG.diffDst, md: d.dst },
-          {
-            arg: ARG.diffWeights,
-            md: d.weights,
-            chosen: { query: QUERY_DIFF_WEIGHTS_MD, output: true },
-          },
-        ]);
-      });
-      run(p, [x, dy, dw]);
+      run(convPrim("bwd_weights", g, false), [x, dy, dw]);
     },
+    convImplementation: (pass, g, withBias) => convPrim(pass, g, withBias).impl,
     eltwise(f, x, y) {
       sameLength(x, y, "y");
       const p = cached(`eltwise:${f}:${x.length}`, () => {
