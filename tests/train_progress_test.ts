@@ -96,16 +96,29 @@ Deno.test({
     };
     try {
       await Deno.writeTextFile(`${dir}/p.ipynb`, JSON.stringify(notebook));
-      await run(
-        [nbconvert, "--to", "notebook", "--execute", "--output", "out.ipynb", "p.ipynb"],
-        dir,
-      );
-      const done = JSON.parse(await Deno.readTextFile(`${dir}/out.ipynb`));
-      const outputs = done.cells[0].outputs;
+      const execute = () =>
+        run([
+          nbconvert,
+          "--to",
+          "notebook",
+          "--execute",
+          "--ExecutePreprocessor.iopub_timeout=60",
+          "--output",
+          "out.ipynb",
+          "p.ipynb",
+        ], dir);
+      let log = await execute();
+      let outputs = JSON.parse(await Deno.readTextFile(`${dir}/out.ipynb`)).cells[0].outputs;
+      // Deno 2.9's kernel occasionally sends an iopub message that jupyter_client drops under
+      // load ("Invalid Signature", see .ci/notebooks.ts): only then is the run repeated once.
+      if (JSON.stringify(outputs).includes("step 1/30") && /Invalid Signature/i.test(log)) {
+        log = await execute();
+        outputs = JSON.parse(await Deno.readTextFile(`${dir}/out.ipynb`)).cells[0].outputs;
+      }
       assertEquals(outputs.length, 1, JSON.stringify(outputs));
       assertEquals(outputs[0].output_type, "display_data");
       const text = [outputs[0].data["text/plain"]].flat().join("");
-      assert(text.startsWith("fixture step 30/30 | "), text);
+      assert(text.startsWith("fixture step 30/30 | "), `${text}\nnbconvert: ${log}`);
       assertStringIncludes([outputs[0].data["text/html"]].flat().join(""), 'value="30" max="30"');
     } finally {
       await Deno.remove(dir, { recursive: true });
