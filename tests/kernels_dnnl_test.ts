@@ -2,6 +2,7 @@ import { assert, assertEquals, assertLess, assertThrows } from "@std/assert";
 import { Rng } from "../lib/core/rng.ts";
 import { type Dnnl, dnnlSupports, openDnnl } from "../lib/tfjs/kernels/dnnl.ts";
 import { loadBlas } from "../lib/tfjs/kernels/blas.ts";
+import { jsBoxCopy } from "../lib/tfjs/kernels/slice.ts";
 import { Scratch } from "../lib/tfjs/kernels/cpu_access.ts";
 import {
   conv2dBackpropFilter,
@@ -124,6 +125,32 @@ Deno.test({
       const impl = d.convImplementation(pass, square, false);
       assert(!/^ref|(^|:)gemm:/.test(impl), `${pass} of 16 -> 16 channels runs ${impl}`);
     }
+  }),
+});
+
+Deno.test({
+  name: "oneDNN copy equals the JS box copy on strided boxes and refuses boxes past an array",
+  ignore: !hasDnnl,
+  fn: withDnnl((d) => {
+    const rng = new Rng(6);
+    // a concat part into its channel slot, a pad's interior, a slice out of a larger tensor
+    const cases: [number[], number[], number[], number, number][] = [
+      [[40, 5], [5, 1], [12, 1], 200, 480],
+      [[2, 6, 7, 3], [126, 21, 3, 1], [243, 27, 3, 1], 252, 486],
+      [[3, 4, 5], [120, 12, 1], [20, 5, 1], 360, 60],
+    ];
+    for (const [dims, srcStrides, dstStrides, srcLen, dstLen] of cases) {
+      const src = randn(rng, srcLen);
+      const want = randn(rng, dstLen), got = want.slice();
+      jsBoxCopy(src, srcStrides, want, dstStrides, dims);
+      d.copy(src, srcStrides, got, dstStrides, dims);
+      assertEquals(Array.from(got), Array.from(want), JSON.stringify(dims));
+    }
+    assertThrows(
+      () => d.copy(new Float32Array(10), [5, 1], new Float32Array(9), [5, 1], [2, 5]),
+      RangeError,
+      "copy: a [2,5] box exceeds",
+    );
   }),
 });
 

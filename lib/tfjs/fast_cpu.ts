@@ -130,7 +130,7 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
     ...makeMatMulKernels(blas, stockFuncs),
     ...makeElementwiseKernels(stockFuncs, { dnnl, blas }),
     ...makeUnaryKernels(stockFuncs, dnnl),
-    ...makeSliceKernels(stockFuncs),
+    ...makeSliceKernels(stockFuncs, dnnl),
     ...makeBatchNormKernels(stockFuncs, dnnl),
     ...makeResizeKernels(stockFuncs),
   };

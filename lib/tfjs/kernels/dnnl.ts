@@ -253,6 +253,18 @@ export interface Dnnl {
     silu: boolean,
     addend?: Float32Array,
   ): void;
+  /**
+   * Strided copy of an n-d box of `dims`: for every index i, dst[Σ i_k dstStrides_k] =
+   * src[Σ i_k srcStrides_k] (element strides, from each view's start; a `subarray` picks the
+   * start). One oneDNN reorder. RangeError when the box leaves either array.
+   */
+  copy(
+    src: Float32Array,
+    srcStrides: readonly number[],
+    dst: Float32Array,
+    dstStrides: readonly number[],
+    dims: readonly number[],
+  ): void;
   /** oneDNN's implementation names of the primitives created so far, by cache key. */
   implementations(): Record<string, string>;
   /** Destroys every primitive and unloads the library. */
@@ -749,6 +761,26 @@ export function openDnnl(path: string): Dnnl {
         if (addend) data.push(addend.subarray(i * rows, (i + 1) * rows));
         run(p, data);
       }
+    },
+    copy(src, srcStrides, dst, dstStrides, dims) {
+      if (srcStrides.length !== dims.length || dstStrides.length !== dims.length) {
+        throw new RangeError(`strides: expected ${dims.length} per array`);
+      }
+      if (dims.some((d) => d === 0)) return;
+      const extent = (st: readonly number[]) => dims.reduce((e, d, k) => e + (d - 1) * st[k], 1);
+      if (extent(srcStrides) > src.length || extent(dstStrides) > dst.length) {
+        throw new RangeError(
+          `copy: a [${dims}] box exceeds src ${src.length} or dst ${dst.length}`,
+        );
+      }
+      const p = cached(`copy:${dims}:${srcStrides}:${dstStrides}`, () => {
+        const from = md(dims, srcStrides), to = md(dims, dstStrides);
+        return build(reorder(Deno.UnsafePointer.of(from), Deno.UnsafePointer.of(to)), [
+          { arg: ARG.src, md: from },
+          { arg: ARG.dst, md: to },
+        ]);
+      });
+      run(p, [src, dst]);
     },
     implementations() {
       return Object.fromEntries([...cache].map(([k, p]) => [k, p.impl]));
