@@ -191,7 +191,7 @@ Deno.test({
     ]);
     assertEquals(Array.from(sub), [0, 1, 2, 2, 3, 4]);
     const sums = new Float32Array(2);
-    d.sum(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], sums, [2, 1]);
+    d.reduce("sum", new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], sums, [2, 1]);
     assertEquals(Array.from(sums), [6, 15]);
     assertThrows(() => d.eltwise("silu", x, new Float32Array(3)), RangeError, "y");
     assertThrows(() => d.softmax(x, y, 7), RangeError, "n");

@@ -142,7 +142,11 @@ export type DnnlEltwise = keyof typeof ELTWISE_ALG;
 const BINARY_ALG = { add: 131056, sub: 131061, mul: 131057, div: 131060 } as const;
 /** Binary ops computed by {@link Dnnl.binary}. */
 export type DnnlBinary = keyof typeof BINARY_ALG;
-const REDUCTION_SUM = 196596;
+/** dnnl_alg_kind_t of the reductions (dnnl_reduction_max, dnnl_reduction_sum). */
+const REDUCTION_ALG = { max: 196594, sum: 196596 } as const;
+
+/** The reductions {@link Dnnl.reduce} runs. */
+export type DnnlReduction = keyof typeof REDUCTION_ALG;
 const ARG_SRC_1 = 2;
 /** Argument id of the second operand of binary post-op `i` (DNNL_ARG_ATTR_MULTIPLE_POST_OP). */
 const argPostOpSrc1 = (i: number) => (16384 * (i + 1)) | ARG_SRC_1;
@@ -230,10 +234,11 @@ export interface Dnnl {
     outShape: readonly number[],
   ): void;
   /**
-   * out = sum of x (row-major, shape `xShape`) over the axes where `outShape` (same rank) is 1
-   * and x's is not. At most 12 axes.
+   * out = the sum or max of x (row-major, shape `xShape`) over the axes where `outShape` (same
+   * rank) is 1 and x's is not. At most 12 axes. oneDNN's max does not propagate NaN.
    */
-  sum(
+  reduce(
+    op: DnnlReduction,
     x: Float32Array,
     xShape: readonly number[],
     out: Float32Array,
@@ -685,12 +690,12 @@ export function openDnnl(path: string): Dnnl {
       });
       run(p, [a, b, out]);
     },
-    sum(x, xShape, out, outShape) {
-      const p = cached(`sum:${xShape}:${outShape}`, () => {
+    reduce(op, x, xShape, out, outShape) {
+      const p = cached(`${op}:${xShape}:${outShape}`, () => {
         const src = rowMajor(xShape), dst = rowMajor(outShape);
         const desc = new Uint8Array(OP_DESC_BYTES);
         check(
-          s.dnnl_reduction_desc_init(desc, REDUCTION_SUM, src, dst, 0, 0),
+          s.dnnl_reduction_desc_init(desc, REDUCTION_ALG[op], src, dst, 0, 0),
           "reduction_desc_init",
         );
         return build(primitiveDesc(desc, null), [
