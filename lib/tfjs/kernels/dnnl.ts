@@ -93,7 +93,7 @@ const SYMBOLS = {
   dnnl_primitive_execute: { parameters: ["pointer", "pointer", "i32", "buffer"], result: "i32" },
   dnnl_memory_create: { parameters: ["buffer", "pointer", "pointer", "pointer"], result: "i32" },
   dnnl_memory_destroy: { parameters: ["pointer"], result: "i32" },
-  dnnl_memory_set_data_handle: { parameters: ["pointer", "pointer"], result: "i32" },
+  dnnl_memory_set_data_handle: { parameters: ["pointer", "buffer"], result: "i32" },
   dnnl_memory_desc_init_by_tag: {
     parameters: ["buffer", "i32", "buffer", "i32", "i32"],
     result: "i32",
@@ -493,7 +493,7 @@ export function openDnnl(path: string): Dnnl {
   function run(p: Prim, data: Float32Array[]): void {
     data.forEach((d, i) => {
       check(
-        s.dnnl_memory_set_data_handle(p.userMems[i], Deno.UnsafePointer.of(d)),
+        s.dnnl_memory_set_data_handle(p.userMems[i], d),
         "memory_set_data_handle",
       );
     });
