@@ -45,7 +45,7 @@ function assertSameAsStock(f: () => tf.Tensor | tf.Tensor[], what: string): void
   tf.dispose([...stock, ...fast]);
 }
 
-Deno.test("fast cpu: broadcast Add/Sub/Mul/Div match the stock kernels", () => {
+Deno.test("fast cpu: broadcast Add/Sub/Mul/Div/SquaredDifference match the stock kernels", () => {
   const rng = new Rng(11);
   const pairs: [number[], number[]][] = [
     [[2, 3, 4], [2, 3, 4]],
@@ -59,7 +59,15 @@ Deno.test("fast cpu: broadcast Add/Sub/Mul/Div match the stock kernels", () => {
   for (const [as, bs] of pairs) {
     const a = randn(rng, as), b = tf.add(tf.abs(randn(rng, bs)), 0.5);
     assertSameAsStock(
-      () => [tf.add(a, b), tf.sub(a, b), tf.mul(a, b), tf.div(a, b), tf.sub(b, a)],
+      () => [
+        tf.add(a, b),
+        tf.sub(a, b),
+        tf.mul(a, b),
+        tf.div(a, b),
+        tf.sub(b, a),
+        tf.squaredDifference(a, b),
+        tf.squaredDifference(b, a),
+      ],
       `${as} op ${bs}`,
     );
     tf.dispose([a, b]);

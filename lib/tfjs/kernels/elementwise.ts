@@ -11,7 +11,7 @@ import {
 } from "@tensorflow/tfjs-core";
 import { forEachRow, maskedStrides, mergeAxes } from "./strided.ts";
 import { cpuBackend, f32Values, type KernelArgs } from "./cpu_access.ts";
-import type { Dnnl } from "./dnnl.ts";
+import type { Dnnl, DnnlBinary } from "./dnnl.ts";
 import type { Blas } from "./blas.ts";
 
 /**
@@ -20,14 +20,15 @@ import type { Blas } from "./blas.ts";
  */
 export const DNNL_MIN_ELEMENTS = 16384;
 
-/** Binary ops with a fast float32 path. */
-export type BinaryOp = "add" | "sub" | "mul" | "div";
+/** Binary ops with a fast float32 path (sqdiff: tfjs' SquaredDifference, (a - b)²). */
+export type BinaryOp = "add" | "sub" | "mul" | "div" | "sqdiff";
 
 const BINARY_EXPR: Record<BinaryOp, string> = {
   add: "x + y",
   sub: "x - y",
   mul: "x * y",
   div: "x / y",
+  sqdiff: "(x - y) * (x - y)",
 };
 
 /**
@@ -241,7 +242,7 @@ export function softmaxLastAxis(x: Float32Array, n: number): Float32Array {
  */
 function dnnlBinary(
   dnnl: Dnnl,
-  op: BinaryOp,
+  op: DnnlBinary,
   a: Float32Array,
   aShape: readonly number[],
   b: Float32Array,
@@ -343,6 +344,7 @@ const BINARY: Record<string, BinaryOp> = {
   Sub: "sub",
   Multiply: "mul",
   RealDiv: "div",
+  SquaredDifference: "sqdiff",
 };
 
 /** Kernel names served by {@link makeElementwiseKernels}. */
@@ -371,7 +373,9 @@ export function makeElementwiseKernels(
       const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
       const av = f32Values(be, a), bv = f32Values(be, b);
       if (!av || !bv) return stock[name](args);
-      const { values, shape } = (dnnl && dnnlBinary(dnnl, op, av, a.shape, bv, b.shape)) ??
+      // oneDNN 2.x has no squared-difference algorithm: that one is a JS loop
+      const native = op !== "sqdiff" && dnnl && dnnlBinary(dnnl, op, av, a.shape, bv, b.shape);
+      const { values, shape } = native ||
         broadcastBinary(op, av, a.shape, bv, b.shape);
       return be.makeTensorInfo(shape, "float32", values);
     };
