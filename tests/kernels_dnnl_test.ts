@@ -151,6 +151,11 @@ Deno.test({
       RangeError,
       "copy: a [2,5] box exceeds",
     );
+    assertThrows(
+      () => d.copy(new Float32Array(10), [-5, 1], new Float32Array(10), [5, 1], [2, 5]),
+      RangeError,
+      "strides: expected 2 non-negative",
+    );
   }),
 });
 

@@ -768,8 +768,11 @@ export function openDnnl(path: string): Dnnl {
       }
     },
     copy(src, srcStrides, dst, dstStrides, dims) {
-      if (srcStrides.length !== dims.length || dstStrides.length !== dims.length) {
-        throw new RangeError(`strides: expected ${dims.length} per array`);
+      if (
+        srcStrides.length !== dims.length || dstStrides.length !== dims.length ||
+        [...srcStrides, ...dstStrides].some((v) => !(v >= 0))
+      ) {
+        throw new RangeError(`strides: expected ${dims.length} non-negative ones per array`);
       }
       if (dims.some((d) => d === 0)) return;
       const extent = (st: readonly number[]) => dims.reduce((e, d, k) => e + (d - 1) * st[k], 1);
