@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertLess, assertThrows } from "@std/assert";
 import { Rng } from "../lib/core/rng.ts";
-import { type Dnnl, dnnlSupports, openDnnl } from "../lib/tfjs/kernels/dnnl.ts";
+import { type Dnnl, dnnlSupports, openDnnl, widening } from "../lib/tfjs/kernels/dnnl.ts";
 import { loadBlas } from "../lib/tfjs/kernels/blas.ts";
 import { jsBoxCopy } from "../lib/tfjs/kernels/slice.ts";
 import { Scratch } from "../lib/tfjs/kernels/cpu_access.ts";
@@ -164,19 +164,25 @@ Deno.test({
   ignore: !hasDnnl,
   fn: withDnnl((d) => {
     const rng = new Rng(4);
+    // Rows run as given (c >= 256), widened by a divisor of hw (64 x 16 -> 4 x 256, 36 x 48 ->
+    // 6 x 288), and widened to one row when no divisor suffices (hw = 5, prime).
+    for (const [n, hw, c] of [[3, 5, 4], [2, 64, 16], [2, 36, 48], [2, 3, 260]]) {
+      const x = randn(rng, n * hw * c), scale = randn(rng, n * c), shift = randn(rng, n * c);
+      const addend = randn(rng, x.length);
+      for (const [silu, add] of [[false, false], [true, false], [false, true], [true, true]]) {
+        const out = new Float32Array(x.length);
+        d.scaleShift(x, scale, shift, out, [n, hw, c], silu, add ? addend : undefined);
+        out.forEach((v, i) => {
+          const row = Math.floor(i / (hw * c)), k = i % c;
+          const u = x[i] * scale[row * c + k] + shift[row * c + k] + (add ? addend[i] : 0);
+          const want = silu ? u / (1 + Math.exp(-u)) : u;
+          const at = `[${n}, ${hw}, ${c}] silu=${silu} add=${add} ${i}`;
+          assertLess(Math.abs(v - want), 1e-5 * (1 + Math.abs(want)), at);
+        });
+      }
+    }
     const [n, hw, c] = [3, 5, 4];
     const x = randn(rng, n * hw * c), scale = randn(rng, n * c), shift = randn(rng, n * c);
-    const addend = randn(rng, x.length);
-    for (const [silu, add] of [[false, false], [true, false], [false, true], [true, true]]) {
-      const out = new Float32Array(x.length);
-      d.scaleShift(x, scale, shift, out, [n, hw, c], silu, add ? addend : undefined);
-      out.forEach((v, i) => {
-        const row = Math.floor(i / (hw * c)), k = i % c;
-        const u = x[i] * scale[row * c + k] + shift[row * c + k] + (add ? addend[i] : 0);
-        const want = silu ? u / (1 + Math.exp(-u)) : u;
-        assertLess(Math.abs(v - want), 1e-5 * (1 + Math.abs(want)), `silu=${silu} add=${add} ${i}`);
-      });
-    }
     const y = new Float32Array(x.length), dx = new Float32Array(x.length);
     d.eltwise("sigmoid", x, y);
     y.forEach((v, i) => assertLess(Math.abs(v - 1 / (1 + Math.exp(-x[i]))), 1e-6));
@@ -206,6 +212,14 @@ Deno.test({
       "x: expected",
     );
   }),
+});
+
+Deno.test("widening: the smallest divisor of hw giving rows of >= 256 floats, else hw", () => {
+  assertEquals(widening(1024, 16), 16);
+  assertEquals(widening(36, 48), 6);
+  assertEquals(widening(64, 300), 1);
+  assertEquals(widening(5, 4), 5);
+  assertEquals(widening(1, 8), 1);
 });
 
 Deno.test("dnnlSupports: tfjs output sizes oneDNN cannot express are refused", () => {

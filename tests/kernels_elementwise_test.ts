@@ -122,6 +122,10 @@ Deno.test("fast cpu: large binary ops, sums, softmax and sigmoid (oneDNN paths) 
   for (const axis of [3, [2, 3], [0, 1, 2], 0, [1, 2], undefined]) {
     assertSameAsStock(() => [tf.sum(x, axis, true), tf.mean(x, axis)], `sum axis ${axis}`);
   }
+  // middle axes (323 rows): one ones-vector GEMM per leading index
+  const y = randn(rng, [3, 17, 19, 17]);
+  assertSameAsStock(() => [tf.sum(y, [1, 2], true), tf.mean(y, [1, 2])], "sum axes [1, 2]");
+  tf.dispose(y);
   assertSameAsStock(
     () => [tf.softmax(tf.mul(x, 20)), tf.softmax(tf.reshape(x, [60, 396])), tf.sigmoid(x)],
     "softmax/sigmoid",

@@ -37,6 +37,28 @@ Deno.test("dropoutMask: keep rate, values and independence of neighbours", () =>
   }
 });
 
+Deno.test("dropoutMask: element i is kept iff the uint32 hash of (seed, call, i) >= rate * 2^32", () => {
+  // The documented stream, written plainly with uint32 values (the kernel works in int32), so
+  // that an optimisation of the loop cannot change the masks of recorded runs.
+  const mix = (x: number) => {
+    x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
+    x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
+    return (x ^ (x >>> 16)) >>> 0;
+  };
+  const golden = 0x9e3779b9;
+  for (
+    const [rate, seed, call] of [[0.1, 7, 0], [0.5, 2 ** 32 - 1, 3], [0.9, 0, 11], [1e-9, 5, 1]]
+  ) {
+    const key = mix((seed >>> 0) ^ mix(Math.imul(call + 1, golden)));
+    const scale = Math.fround(1 / (1 - rate));
+    const m = dropoutMask(5000, rate, seed, call);
+    m.forEach((v, i) => {
+      const kept = mix(key + Math.imul(i, golden)) >= Math.round(rate * 2 ** 32);
+      assertEquals(v, kept ? scale : 0, `rate ${rate} element ${i}`);
+    });
+  }
+});
+
 Deno.test("dropoutMask: same stream same mask; other seed, call or step another mask", () => {
   const a = dropoutMask(4096, 0.1, 7, 3);
   assertEquals(a, dropoutMask(4096, 0.1, 7, 3));

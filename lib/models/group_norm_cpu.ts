@@ -221,22 +221,20 @@ function combineGradient(
 const scratch = new Scratch();
 
 /**
- * Gradients of GroupNorm(+SiLU) at x for upstream `dy`: [dx, dgamma, dbeta]. With per-channel
- * sums cd = Σ du and cx = Σ du·x over a sample's pixels, dbeta += cd,
- * dgamma += rstd (cx - mean cd), and dx = du·A + x·B + C per channel.
+ * Gradients of GroupNorm(+SiLU) at x for upstream `dy`, given the forward's normaliser `nz`:
+ * [dx, dgamma, dbeta]. With per-channel sums cd = Σ du and cx = Σ du·x over a sample's pixels,
+ * dbeta += cd, dgamma += rstd (cx - mean cd), and dx = du·A + x·B + C per channel.
  */
 function groupNormGrads(
   x: Float32Array,
   gamma: Float32Array,
-  beta: Float32Array,
+  nz: Normaliser,
   dy: Float32Array,
   d: Dims,
-  eps: number,
   silu: boolean,
 ): [Float32Array, Float32Array, Float32Array] {
   const { c, groups } = d;
   const cg = c / groups, n = d.hw * cg;
-  const nz = normaliser(x, gamma, beta, d, eps);
   const du = silu ? siluBackward(applyNormaliser(x, nz, d, false), dy) : dy;
   const dgamma = new Float64Array(c), dbeta = new Float64Array(c);
   const cd = new Float64Array(c), cx = new Float64Array(c);
@@ -289,18 +287,19 @@ export function groupNormCpu(
   const op = tf.customGrad((xt, gt, bt, save) => {
     const values = (t: unknown) => (t as tf.Tensor).dataSync() as Float32Array;
     const xv = values(xt);
-    const y = applyNormaliser(xv, normaliser(xv, values(gt), values(bt), d, epsilon), d, silu);
-    (save as tf.GradSaveFunc)([xt as tf.Tensor, gt as tf.Tensor, bt as tf.Tensor]);
+    // The statistics are per (sample, group) and per (sample, channel): kept for the backward.
+    const nz = normaliser(xv, values(gt), values(bt), d, epsilon);
+    const y = applyNormaliser(xv, nz, d, silu);
+    (save as tf.GradSaveFunc)([xt as tf.Tensor, gt as tf.Tensor]);
     return {
       value: tf.tensor4d(y, [b, h, w, c]),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [dx, dgamma, dbeta] = groupNormGrads(
           values(saved[0]),
           values(saved[1]),
-          values(saved[2]),
+          nz,
           values(dy),
           d,
-          epsilon,
           silu,
         );
         return [tf.tensor4d(dx, [b, h, w, c]), tf.tensor1d(dgamma), tf.tensor1d(dbeta)];

@@ -271,14 +271,29 @@ function dnnlBinary(
  * undefined otherwise.
  */
 function twoAxisView(shape: readonly number[], axes: readonly number[]) {
-  const m = mergeAxes(shape, shape.map((_, i) => (axes.includes(i) ? "r" : "k")));
-  if (m.sizes.length === 1 && m.kinds[0] === "r") atLeast2(m.sizes, m.kinds, "k");
+  const m = reductionView(shape, axes);
   return m.sizes.length === 2 ? m : undefined;
 }
 
+/** `shape` with its reduced and kept axes merged (kinds "r" / "k"); a full reduction is [1, n]. */
+function reductionView(shape: readonly number[], axes: readonly number[]) {
+  const m = mergeAxes(shape, shape.map((_, i) => (axes.includes(i) ? "r" : "k")));
+  if (m.sizes.length === 1 && m.kinds[0] === "r") atLeast2(m.sizes, m.kinds, "k");
+  return m;
+}
+
+/**
+ * Reduced rows per kept row from which a middle-axis sum ([n2, n1, n0] -> [n2, n0], e.g. the
+ * per-(sample, channel) sums of NHWC activations) runs one ones-vector GEMM per kept row.
+ * Per call against the JS loop (Xeon with AVX-512, 1 thread, 2026-12-03): [32, 1024, 16]
+ * 0.08 vs 1.2 ms, [32, 64, 32] 0.024 vs 0.33 ms, [256, 64, 16] 0.13 vs 1.3 ms.
+ */
+const GEMV_MIN_ROWS = 16;
+
 /**
  * Sum of x over `axes` natively when the merged reduction is over trailing axes (oneDNN
- * reduction) or leading axes (a ones-vector GEMM); undefined otherwise.
+ * reduction), leading axes (a ones-vector GEMM) or middle axes of at least
+ * {@link GEMV_MIN_ROWS} rows (one such GEMM per leading index); undefined otherwise.
  */
 function nativeSum(
   native: { dnnl?: Dnnl; blas?: Blas },
@@ -286,17 +301,28 @@ function nativeSum(
   shape: readonly number[],
   axes: readonly number[],
 ): Float32Array | undefined {
-  const m = x.length >= DNNL_MIN_ELEMENTS ? twoAxisView(shape, axes) : undefined;
-  if (!m) return undefined;
+  if (x.length < DNNL_MIN_ELEMENTS) return undefined;
+  const m = reductionView(shape, axes);
+  const blas = native.blas;
+  if (m.kinds.join("") === "krk" && blas && m.sizes[1] >= GEMV_MIN_ROWS) {
+    const [n2, n1, n0] = m.sizes;
+    const out = new Float32Array(n2 * n0), row = n1 * n0;
+    for (let i = 0; i < n2; i++) {
+      const xi = x.subarray(i * row, (i + 1) * row), oi = out.subarray(i * n0, (i + 1) * n0);
+      blas.sgemm(false, false, 1, n0, n1, 1, ones(n1), n1, xi, n0, 0, oi, n0);
+    }
+    return out;
+  }
+  if (m.sizes.length !== 2) return undefined;
   const [n1, n0] = m.sizes;
   if (m.kinds[1] === "r" && native.dnnl) {
     const out = new Float32Array(n1);
     native.dnnl.reduce("sum", x, [n1, n0], out, [n1, 1]);
     return out;
   }
-  if (m.kinds[0] === "r" && native.blas) {
+  if (m.kinds[0] === "r" && blas) {
     const out = new Float32Array(n0);
-    native.blas.sgemm(false, false, 1, n0, n1, 1, ones(n1), n1, x, n0, 0, out, n0);
+    blas.sgemm(false, false, 1, n0, n1, 1, ones(n1), n1, x, n0, 0, out, n0);
     return out;
   }
   return undefined;
