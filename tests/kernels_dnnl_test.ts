@@ -214,6 +214,35 @@ Deno.test({
   }),
 });
 
+Deno.test({
+  name: "oneDNN matmul: batched products with either operand transposed equal the loop",
+  ignore: !hasDnnl,
+  fn: withDnnl((d) => {
+    const rng = new Rng(9);
+    const [batch, m, n, k] = [3, 4, 5, 6];
+    const a = randn(rng, batch * m * k), b = randn(rng, batch * k * n);
+    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+      const out = new Float32Array(batch * m * n);
+      d.matmul(a, b, out, { batch, m, n, k }, ta, tb);
+      out.forEach((v, idx) => {
+        const i = Math.floor(idx / (m * n)), r = Math.floor(idx / n) % m, c = idx % n;
+        let want = 0;
+        for (let j = 0; j < k; j++) {
+          const av = a[i * m * k + (ta ? j * m + r : r * k + j)];
+          const bv = b[i * k * n + (tb ? c * k + j : j * n + c)];
+          want += av * bv;
+        }
+        assertLess(Math.abs(v - want), 1e-5 * (1 + Math.abs(want)), `ta=${ta} tb=${tb} ${idx}`);
+      });
+    }
+    assertThrows(
+      () => d.matmul(a, b, new Float32Array(7), { batch, m, n, k }, false, false),
+      RangeError,
+      "matmul: expected",
+    );
+  }),
+});
+
 Deno.test("widening: the smallest divisor of hw giving rows of >= 256 floats, else hw", () => {
   assertEquals(widening(1024, 16), 16);
   assertEquals(widening(36, 48), 6);

@@ -188,6 +188,12 @@ Deno.test("fast cpu: batched and fused matmul match the stock kernels", () => {
     [[7, 5], [7, 3], true, false],
     [[5, 7], [3, 7], false, true],
     [[4, 7, 5], [4, 3, 7], true, true],
+    // equal batches: one oneDNN matmul (every transpose, a rank-4 batch)
+    [[3, 5, 7], [3, 7, 6], false, false],
+    [[3, 7, 5], [3, 7, 6], true, false],
+    [[3, 5, 7], [3, 6, 7], false, true],
+    [[2, 3, 5, 7], [2, 3, 7, 6], false, false],
+    [[8, 64, 16], [8, 64, 16], false, true],
     [[4, 5, 7], [7, 6], false, false],
     [[2, 3, 5, 7], [1, 7, 6], false, false],
     [[1, 7, 5], [3, 7, 6], true, false],

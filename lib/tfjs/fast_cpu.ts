@@ -127,7 +127,7 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
   );
   const funcs = {
     ...makeConvKernels(blas, stockFuncs, dnnl),
-    ...makeMatMulKernels(blas, stockFuncs),
+    ...makeMatMulKernels({ blas, dnnl }, stockFuncs),
     ...makeElementwiseKernels(stockFuncs, { dnnl, blas }),
     ...makeUnaryKernels(stockFuncs, dnnl),
     ...makeSliceKernels(stockFuncs, dnnl),

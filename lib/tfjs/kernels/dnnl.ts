@@ -69,6 +69,10 @@ const SYMBOLS = {
     parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
     result: "i32",
   },
+  dnnl_matmul_desc_init: {
+    parameters: ["buffer", "buffer", "buffer", "pointer", "buffer"],
+    result: "i32",
+  },
   dnnl_reduction_desc_init: {
     parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
     result: "i32",
@@ -233,6 +237,19 @@ export interface Dnnl {
     bShape: readonly number[],
     out: Float32Array,
     outShape: readonly number[],
+  ): void;
+  /**
+   * out [batch, m, n] = op(a) @ op(b) per batch index: a [batch, m, k] ([batch, k, m] when
+   * `transA`), b [batch, k, n] ([batch, n, k] when `transB`), row-major. One oneDNN matmul
+   * execution for the whole batch.
+   */
+  matmul(
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    dims: { batch: number; m: number; n: number; k: number },
+    transA: boolean,
+    transB: boolean,
   ): void;
   /**
    * out = the sum or max of x (row-major, shape `xShape`) over the axes where `outShape` (same
@@ -713,6 +730,30 @@ export function openDnnl(path: string): Dnnl {
         return build(primitiveDesc(desc, null), [
           { arg: ARG.src, md: dst },
           { arg: ARG_SRC_1, md: src1 },
+          { arg: ARG.dst, md: dst },
+        ]);
+      });
+      run(p, [a, b, out]);
+    },
+    matmul(a, b, out, { batch, m, n, k }, transA, transB) {
+      if (
+        a.length !== batch * m * k || b.length !== batch * k * n || out.length !== batch * m * n
+      ) {
+        throw new RangeError(
+          `matmul: expected a, b, out of ${batch} x (${m} x ${k}, ${k} x ${n}, ${m} x ${n}) ` +
+            `values, got ${a.length}, ${b.length}, ${out.length}`,
+        );
+      }
+      const p = cached(`matmul:${batch},${m},${n},${k}:${transA}:${transB}`, () => {
+        // op(a) [batch, m, k] and op(b) [batch, k, n] as strided views of the stored arrays
+        const src = md([batch, m, k], transA ? [m * k, 1, m] : [m * k, k, 1]);
+        const weights = md([batch, k, n], transB ? [k * n, 1, k] : [k * n, n, 1]);
+        const dst = rowMajor([batch, m, n]);
+        const desc = new Uint8Array(OP_DESC_BYTES);
+        check(s.dnnl_matmul_desc_init(desc, src, weights, null, dst), "matmul_desc_init");
+        return build(primitiveDesc(desc, null), [
+          { arg: ARG.src, md: src },
+          { arg: ARG.weights, md: weights },
           { arg: ARG.dst, md: dst },
         ]);
       });

@@ -1,8 +1,12 @@
-/** BatchMatMul and _FusedMatMul kernels for the tfjs CPU backend on BLAS sgemm. */
+/** BatchMatMul and _FusedMatMul kernels for the tfjs CPU backend on BLAS sgemm and oneDNN matmul. */
 import { broadcast_util, type KernelFunc, type TensorInfo, util } from "@tensorflow/tfjs-core";
 import type { Blas } from "./blas.ts";
+import type { Dnnl } from "./dnnl.ts";
 import { biasActivationInPlace, isFastActivation } from "./activation.ts";
 import { channelBias, cpuBackend, f32Values, type KernelArgs } from "./cpu_access.ts";
+
+/** Batch size from which equal batches run as one oneDNN matmul instead of a GEMM each. */
+const DNNL_MATMUL_MIN_BATCH = 2;
 
 /** Sizes of a (broadcast) batched product op(A) [m, k] @ op(B) [k, n]. */
 export interface MatMulPlan {
@@ -47,9 +51,19 @@ export function planMatMul(
   return { batchA, batchB, m, n, k, outShape: [...outer, m, n] };
 }
 
-/** out [batch, m, n] = op(a) @ op(b) per batch (a batch of 1 is broadcast), float32. */
+/** GEMMs routes its products through: the BLAS sgemm, and oneDNN's matmul when present. */
+export interface MatMulLibs {
+  blas: Blas;
+  dnnl?: Dnnl;
+}
+
+/**
+ * out [batch, m, n] = op(a) @ op(b) per batch (a batch of 1 is broadcast), float32: one tall
+ * GEMM when every A shares B, one oneDNN matmul execution for equal batches of at least
+ * {@link DNNL_MATMUL_MIN_BATCH}, else one GEMM per batch index.
+ */
 export function batchMatMul(
-  blas: Blas,
+  libs: MatMulLibs,
   a: Float32Array,
   b: Float32Array,
   p: MatMulPlan,
@@ -57,12 +71,17 @@ export function batchMatMul(
   transB: boolean,
 ): Float32Array {
   const { batchA, batchB, m, n, k } = p;
+  const { blas, dnnl } = libs;
   const batch = Math.max(batchA, batchB);
   const out = new Float32Array(batch * m * n);
   const lda = transA ? m : k, ldb = transB ? k : n;
   if (batchB === 1 && !transA) {
     // Every A shares B: one tall product [batch * m, k] @ [k, n].
     blas.sgemm(false, transB, batch * m, n, k, 1, a, lda, b, ldb, 0, out, n);
+    return out;
+  }
+  if (dnnl && batchA === batchB && batch >= DNNL_MATMUL_MIN_BATCH && m * n * k > 0) {
+    dnnl.matmul(a, b, out, { batch, m, n, k }, transA, transB);
     return out;
   }
   for (let i = 0; i < batch; i++) {
@@ -75,7 +94,7 @@ export function batchMatMul(
 
 /** BatchMatMul and _FusedMatMul kernel functions, falling back to `stock[name]`. */
 export function makeMatMulKernels(
-  blas: Blas,
+  libs: MatMulLibs,
   stock: Record<string, KernelFunc>,
 ): Record<string, KernelFunc> {
   const run = (args: KernelArgs, name: string) => {
@@ -98,7 +117,7 @@ export function makeMatMulKernels(
     if (!p || !av || !bv || !biasV.ok || preluActivationWeights || !isFastActivation(act)) {
       return stock[name](args);
     }
-    const out = batchMatMul(blas, av, bv, p, transA, transB);
+    const out = batchMatMul(libs, av, bv, p, transA, transB);
     if (name === "_FusedMatMul" && p.n > 0) {
       biasActivationInPlace(out, p.n, biasV.values, act, attrs.leakyreluAlpha);
     }
