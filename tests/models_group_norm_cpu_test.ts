@@ -16,11 +16,17 @@ function composed(x: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, groups: number
   return act ? silu(y) : y;
 }
 
+/**
+ * Largest |a - b| / (0.01 + |b|). GroupNorm's outputs and gradients are O(1), where float32
+ * rounds to ~1e-7 absolute whatever the value: the floor keeps outputs near 0 from turning
+ * that into a large relative error (with a 1e-3 floor, [7, 16, 16, 64] G=16 gave 1.02e-4, on
+ * the code before its chunked passes too).
+ */
 function maxRel(a: tf.Tensor, b: tf.Tensor): number {
   const x = a.dataSync(), y = b.dataSync();
   let m = 0;
   for (let i = 0; i < x.length; i++) {
-    m = Math.max(m, Math.abs(x[i] - y[i]) / (1e-3 + Math.abs(y[i])));
+    m = Math.max(m, Math.abs(x[i] - y[i]) / (1e-2 + Math.abs(y[i])));
   }
   return m;
 }
@@ -32,6 +38,10 @@ const CASES = [
   // Through the fast CPU path: SiLU and its derivative as oneDNN primitives when present.
   [[2, 3, 4, 6], 3, true, true],
   [[2, 8, 8, 32], 32, true, true],
+  // Several chunks of samples (2^16 floats each): one sample per chunk, and 4 + 3 samples.
+  [[5, 48, 48, 16], 4, true, true],
+  [[7, 16, 16, 64], 16, false, true],
+  [[7, 16, 16, 64], 8, true, false],
 ] as const;
 
 for (const [shape, groups, act, fast] of CASES) {
