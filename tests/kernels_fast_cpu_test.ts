@@ -8,7 +8,7 @@ import {
   fastCpuFallbacks,
 } from "../lib/tfjs/fast_cpu.ts";
 import { col2imAdd, type ConvGeometry, im2col } from "../lib/tfjs/kernels/im2col.ts";
-import { planMatMul } from "../lib/tfjs/kernels/matmul.ts";
+import { planMatMul, prefillRows } from "../lib/tfjs/kernels/matmul.ts";
 import { loadBlas } from "../lib/tfjs/kernels/blas.ts";
 import { Scratch } from "../lib/tfjs/kernels/cpu_access.ts";
 import {
@@ -194,6 +194,8 @@ Deno.test("fast cpu: batched and fused matmul match the stock kernels", () => {
     [[3, 5, 7], [3, 6, 7], false, true],
     [[2, 3, 5, 7], [2, 3, 7, 6], false, false],
     [[8, 64, 16], [8, 64, 16], false, true],
+    // a tall product large enough for the bias to be a real epilogue
+    [[300, 24], [24, 19], false, false],
     [[4, 5, 7], [7, 6], false, false],
     [[2, 3, 5, 7], [1, 7, 6], false, false],
     [[1, 7, 5], [3, 7, 6], true, false],
@@ -209,6 +211,17 @@ Deno.test("fast cpu: batched and fused matmul match the stock kernels", () => {
     assertClose(stock, fast, `${as} x ${bs} ${ta} ${tb}`);
     tf.dispose([a, b, bias]);
   }
+});
+
+Deno.test("prefillRows: every row is the bias (or the scalar), for any row count", () => {
+  for (const rows of [0, 1, 2, 5, 8, 13]) {
+    const out = new Float32Array(rows * 3).fill(NaN);
+    prefillRows(out, new Float32Array([1, 2, 3]), 3);
+    assertEquals(Array.from(out), Array.from({ length: rows * 3 }, (_, i) => (i % 3) + 1));
+  }
+  const s = new Float32Array(5).fill(NaN);
+  prefillRows(s, new Float32Array([7]), 5);
+  assertEquals(Array.from(s), [7, 7, 7, 7, 7]);
 });
 
 Deno.test("fast cpu: gradients of a small conv net (tf.grads) match the stock path", () => {

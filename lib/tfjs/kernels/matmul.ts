@@ -58,9 +58,10 @@ export interface MatMulLibs {
 }
 
 /**
- * out [batch, m, n] = op(a) @ op(b) per batch (a batch of 1 is broadcast), float32: one tall
- * GEMM when every A shares B, one oneDNN matmul execution for equal batches of at least
- * {@link DNNL_MATMUL_MIN_BATCH}, else one GEMM per batch index.
+ * out [batch, m, n] = op(a) @ op(b) (+ bias) per batch (a batch of 1 is broadcast), float32:
+ * one tall GEMM when every A shares B, one oneDNN matmul execution for equal batches of at
+ * least {@link DNNL_MATMUL_MIN_BATCH}, else one GEMM per batch index. `bias` ([n], or [1]
+ * for a scalar) is added to every row: the GEMMs accumulate onto rows prefilled with it.
  */
 export function batchMatMul(
   libs: MatMulLibs,
@@ -69,27 +70,46 @@ export function batchMatMul(
   p: MatMulPlan,
   transA: boolean,
   transB: boolean,
+  bias?: Float32Array,
 ): Float32Array {
   const { batchA, batchB, m, n, k } = p;
   const { blas, dnnl } = libs;
   const batch = Math.max(batchA, batchB);
   const out = new Float32Array(batch * m * n);
   const lda = transA ? m : k, ldb = transB ? k : n;
-  if (batchB === 1 && !transA) {
-    // Every A shares B: one tall product [batch * m, k] @ [k, n].
-    blas.sgemm(false, transB, batch * m, n, k, 1, a, lda, b, ldb, 0, out, n);
-    return out;
-  }
   if (dnnl && batchA === batchB && batch >= DNNL_MATMUL_MIN_BATCH && m * n * k > 0) {
     dnnl.matmul(a, b, out, { batch, m, n, k }, transA, transB);
+    if (bias) biasActivationInPlace(out, n, bias, "linear");
+    return out;
+  }
+  const beta = bias ? (prefillRows(out, bias, n), 1) : 0;
+  if (batchB === 1 && !transA) {
+    // Every A shares B: one tall product [batch * m, k] @ [k, n].
+    blas.sgemm(false, transB, batch * m, n, k, 1, a, lda, b, ldb, beta, out, n);
     return out;
   }
   for (let i = 0; i < batch; i++) {
     const ai = a.subarray((batchA === 1 ? 0 : i) * m * k);
     const bi = b.subarray((batchB === 1 ? 0 : i) * k * n);
-    blas.sgemm(transA, transB, m, n, k, 1, ai, lda, bi, ldb, 0, out.subarray(i * m * n), n);
+    blas.sgemm(transA, transB, m, n, k, 1, ai, lda, bi, ldb, beta, out.subarray(i * m * n), n);
   }
   return out;
+}
+
+/**
+ * Every row of `out` ([rows, n]) set to `bias` ([n], or [1]: every value): the first row,
+ * then copies doubling in length (memory speed; a JS add loop costs ~1 ns a value).
+ */
+export function prefillRows(out: Float32Array, bias: Float32Array, n: number): void {
+  if (out.length === 0) return;
+  if (bias.length === 1) {
+    out.fill(bias[0]);
+    return;
+  }
+  out.set(bias, 0);
+  for (let filled = n; filled < out.length; filled *= 2) {
+    out.copyWithin(filled, 0, Math.min(filled, out.length - filled));
+  }
 }
 
 /** BatchMatMul and _FusedMatMul kernel functions, falling back to `stock[name]`. */
@@ -117,10 +137,9 @@ export function makeMatMulKernels(
     if (!p || !av || !bv || !biasV.ok || preluActivationWeights || !isFastActivation(act)) {
       return stock[name](args);
     }
-    const out = batchMatMul(libs, av, bv, p, transA, transB);
-    if (name === "_FusedMatMul" && p.n > 0) {
-      biasActivationInPlace(out, p.n, biasV.values, act, attrs.leakyreluAlpha);
-    }
+    const fused = name === "_FusedMatMul" && p.n > 0;
+    const out = batchMatMul(libs, av, bv, p, transA, transB, fused ? biasV.values : undefined);
+    if (fused) biasActivationInPlace(out, p.n, undefined, act, attrs.leakyreluAlpha);
     return be.makeTensorInfo(p.outShape, "float32", out);
   };
   return {
