@@ -164,9 +164,15 @@ Deno.test({
   ignore: !hasDnnl,
   fn: withDnnl((d) => {
     const rng = new Rng(4);
-    // Rows run as given (c >= 256), widened by a divisor of hw (64 x 16 -> 4 x 256, 36 x 48 ->
-    // 6 x 288), and widened to one row when no divisor suffices (hw = 5, prime).
-    for (const [n, hw, c] of [[3, 5, 4], [2, 64, 16], [2, 36, 48], [2, 3, 260]]) {
+    // Rows of <= 4096 floats: two whole-tensor executions. Longer rows, one execution each: as
+    // given (c >= 256), widened by a divisor of hw (64 x 80 -> 16 x 320, 300 x 16 -> 15 x 320),
+    // and widened to one row when no divisor suffices (hw = 4099, prime).
+    const shapes = [[3, 5, 4], [2, 64, 16], [2, 36, 48], [2, 17, 260], [2, 64, 80], [2, 300, 16], [
+      2,
+      4099,
+      2,
+    ]];
+    for (const [n, hw, c] of shapes) {
       const x = randn(rng, n * hw * c), scale = randn(rng, n * c), shift = randn(rng, n * c);
       const addend = randn(rng, x.length);
       for (const [silu, add] of [[false, false], [true, false], [false, true], [true, true]]) {

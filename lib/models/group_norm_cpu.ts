@@ -2,7 +2,8 @@
  * GroupNorm (+ optional SiLU) as a few passes over typed arrays, for the tfjs CPU backend.
  * Composed of tfjs ops, a GroupNorm-SiLU costs ~15 elementwise kernels forward and ~30
  * backward, each a full pass over the activation. Here the statistics are per-channel sums
- * (two GEMMs per sample on the fast CPU path, a float64 loop otherwise), and the normalisation
+ * (two batched oneDNN matmuls per chunk of samples on the fast CPU path, a float64 loop
+ * otherwise), and the normalisation
  * is x·scale + shift with per-(sample, channel) coefficients, fused with the SiLU into one
  * vectorised oneDNN pass when the fast CPU path has oneDNN (the SiLU derivative and the input
  * gradient likewise; JS loops otherwise: `Math.exp` costs ~12 ns per element). Same math as the
@@ -12,7 +13,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { fastCpuBlas, fastCpuDnnl } from "../tfjs/fast_cpu.ts";
+import { fastCpuDnnl } from "../tfjs/fast_cpu.ts";
 import { Scratch } from "../tfjs/kernels/cpu_access.ts";
 
 /** Activation sizes of one call: batch, pixels per image, channels, groups. */
@@ -24,13 +25,14 @@ interface Dims {
 }
 
 /**
- * Per-channel sums over the pixels p of one sample, `(a, w, i, s1, s2)`: s1[k] = Σ_p a,
- * s2[k] = Σ_p a·w (w = a when omitted), for k < c (overwritten).
+ * Per-channel sums over the pixels p of each of the n samples of a chunk, `(a, w, n, s1, s2)`:
+ * s1[i c + k] = Σ_p a, s2[i c + k] = Σ_p a·w (w = a when omitted), for i < n, k < c
+ * (overwritten).
  */
 type ChannelSums = (
   a: Float32Array,
   w: Float32Array | undefined,
-  i: number,
+  n: number,
   s1: Float64Array,
   s2: Float64Array,
 ) => void;
@@ -38,38 +40,44 @@ type ChannelSums = (
 /** Widest C for which the GEMM sums pay: their C x C Gram costs C multiply-adds per element. */
 const GEMM_SUMS_MAX_CHANNELS = 128;
 
+/** Buffers of the GEMM sums: a ones vector per sample, the row sums, the Grams. */
+const sumsScratch = { ones: new Float32Array(0), row: new Scratch(), gram: new Scratch() };
+
 /**
- * The {@link ChannelSums} of one call's dims: two float32 GEMMs per sample on the fast CPU
- * path (s1 = 1ᵀA over the [hw, c] sample, s2 = the diagonal of AᵀW; ~3.5x faster than the
- * loop at c = 32), else a float64 JS loop.
+ * The {@link ChannelSums} of one call's dims: with oneDNN, two batched float32 matmuls per
+ * chunk (s1 = 1ᵀA over each [hw, c] sample, s2 = the diagonal of AᵀW; one execution each for
+ * all n samples, which two threads split, where one GEMM per sample did not scale), else a
+ * float64 JS loop.
  */
 function channelSums(d: Dims): ChannelSums {
   const { hw, c } = d;
-  const blas = fastCpuBlas();
-  if (blas && c <= GEMM_SUMS_MAX_CHANNELS) {
-    const ones = new Float32Array(hw).fill(1);
-    const row = new Float32Array(c), gram = new Float32Array(c * c);
-    return (a, w, i, s1, s2) => {
-      const ai = a.subarray(i * hw * c, (i + 1) * hw * c);
-      const wi = w ? w.subarray(i * hw * c, (i + 1) * hw * c) : ai;
-      blas.sgemm(false, false, 1, c, hw, 1, ones, hw, ai, c, 0, row, c);
-      blas.sgemm(true, false, c, c, hw, 1, ai, c, wi, c, 0, gram, c);
-      for (let k = 0; k < c; k++) {
-        s1[k] = row[k];
-        s2[k] = gram[k * c + k];
+  const dnnl = fastCpuDnnl();
+  if (dnnl && c <= GEMM_SUMS_MAX_CHANNELS) {
+    return (a, w, n, s1, s2) => {
+      if (sumsScratch.ones.length < n * hw) sumsScratch.ones = new Float32Array(n * hw).fill(1);
+      const row = sumsScratch.row.get(n * c), gram = sumsScratch.gram.get(n * c * c);
+      const ones = sumsScratch.ones.subarray(0, n * hw);
+      dnnl.matmul(ones, a, row, { batch: n, m: 1, n: c, k: hw }, false, false);
+      dnnl.matmul(a, w ?? a, gram, { batch: n, m: c, n: c, k: hw }, true, false);
+      for (let i = 0; i < n; i++) {
+        for (let k = 0; k < c; k++) {
+          s1[i * c + k] = row[i * c + k];
+          s2[i * c + k] = gram[(i * c + k) * c + k];
+        }
       }
     };
   }
-  return (a, w, i, s1, s2) => {
-    s1.fill(0);
-    s2.fill(0);
-    const base = i * hw * c;
-    for (let p = 0; p < hw; p++) {
-      const o = base + p * c;
-      for (let k = 0; k < c; k++) {
-        const v = a[o + k];
-        s1[k] += v;
-        s2[k] += v * (w ? w[o + k] : v);
+  return (a, w, n, s1, s2) => {
+    s1.fill(0, 0, n * c);
+    s2.fill(0, 0, n * c);
+    for (let i = 0; i < n; i++) {
+      for (let p = 0; p < hw; p++) {
+        const o = (i * hw + p) * c;
+        for (let k = 0; k < c; k++) {
+          const v = a[o + k];
+          s1[i * c + k] += v;
+          s2[i * c + k] += v * (w ? w[o + k] : v);
+        }
       }
     }
   };
@@ -130,7 +138,7 @@ function samples<T extends Float32Array | Float64Array>(a: T, per: number, i0: n
 
 /**
  * Fills `nz` for samples [i0, i1) of x from their per-channel sums (`sumsOf` reads the
- * chunk view `xc`, whose sample 0 is sample i0).
+ * chunk view `xc`, whose sample 0 is sample i0, into `sums`, [(i1 - i0) * C] each).
  */
 function fillNormaliser(
   nz: Normaliser,
@@ -146,11 +154,12 @@ function fillNormaliser(
 ): void {
   const { c, groups } = d;
   const cg = c / groups;
+  sumsOf(xc, undefined, i1 - i0, sums[0], sums[1]);
   for (let i = i0; i < i1; i++) {
-    sumsOf(xc, undefined, i - i0, sums[0], sums[1]);
     const mean = nz.mean.subarray(i * groups, (i + 1) * groups);
     const rstd = nz.rstd.subarray(i * groups, (i + 1) * groups);
-    groupMoments(sums[0], sums[1], d, eps, mean, rstd);
+    const at = (i - i0) * c;
+    groupMoments(sums[0].subarray(at, at + c), sums[1].subarray(at, at + c), d, eps, mean, rstd);
     for (let k = 0; k < c; k++) {
       const j = (k / cg) | 0;
       const a = gamma[k] * rstd[j];
@@ -207,7 +216,8 @@ function groupNormForward(
     shift: new Float32Array(b * c),
   };
   const y = new Float32Array(x.length);
-  const sums: [Float64Array, Float64Array] = [new Float64Array(c), new Float64Array(c)];
+  const most = chunksOf(d)[0][1] * c;
+  const sums: [Float64Array, Float64Array] = [new Float64Array(most), new Float64Array(most)];
   const sumsOf = channelSums(d);
   for (const [i0, i1] of chunksOf(d)) {
     const xc = samples(x, hw * c, i0, i1);
@@ -292,7 +302,8 @@ function groupNormGrads(
   const cg = c / groups, n = hw * cg, per = hw * c;
   const dx = new Float32Array(x.length);
   const dgamma = new Float64Array(c), dbeta = new Float64Array(c);
-  const cd = new Float64Array(c), cx = new Float64Array(c);
+  const chunks = chunksOf(d);
+  const cdAll = new Float64Array(chunks[0][1] * c), cxAll = new Float64Array(chunks[0][1] * c);
   const s1 = new Float64Array(groups), s2 = new Float64Array(groups);
   const sumsOf = channelSums(d);
   const k: GradCoefficients = {
@@ -300,7 +311,7 @@ function groupNormGrads(
     b: new Float32Array(d.b * c),
     c: new Float32Array(d.b * c),
   };
-  for (const [i0, i1] of chunksOf(d)) {
+  for (const [i0, i1] of chunks) {
     const xc = samples(x, per, i0, i1), dyc = samples(dy, per, i0, i1);
     let du = dyc;
     if (silu) {
@@ -309,10 +320,12 @@ function groupNormGrads(
       applyNormaliser(xc, samples(nz.scale, c, i0, i1), samples(nz.shift, c, i0, i1), d, false, u);
       siluBackward(u, dyc, du);
     }
+    sumsOf(du, xc, i1 - i0, cdAll, cxAll);
     for (let i = i0; i < i1; i++) {
       const mean = nz.mean.subarray(i * groups, (i + 1) * groups);
       const rstd = nz.rstd.subarray(i * groups, (i + 1) * groups);
-      sumsOf(du, xc, i - i0, cd, cx);
+      const at = (i - i0) * c;
+      const cd = cdAll.subarray(at, at + c), cx = cxAll.subarray(at, at + c);
       s1.fill(0);
       s2.fill(0);
       for (let ch = 0; ch < c; ch++) {
