@@ -11,6 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { checkPositive, checkSameShape, checkShapePair } from "../core/checks.ts";
+import { fusedKlDivSum } from "./kl_cpu.ts";
 
 /**
  * The teacher side of every loss here is a fixed target: its value passes through and its
@@ -45,7 +46,8 @@ export function l2NormalizeLastAxis<T extends tf.Tensor>(x: T): T {
 /**
  * Summed KL divergence: P = softmax(pLogitsTarget), Q = softmax(qLogits) along the LAST
  * axis, and the pointwise terms P (log P - log Q) summed over every element (every row's
- * KL, added up). The target side is detached ({@link stopGradient}).
+ * KL, added up). The target side is detached ({@link stopGradient}). Large inputs on the
+ * fast CPU path run as one fused op ({@link fusedKlDivSum}).
  * @param pLogitsTarget target logits, shape `[..., K]` (rank >= 1).
  * @param qLogits model logits, same shape.
  * @returns scalar, nats, >= 0.
@@ -58,6 +60,8 @@ export function klDivSum(pLogitsTarget: tf.Tensor, qLogits: tf.Tensor): tf.Scala
   }
   checkSameShape("pLogitsTarget", pLogitsTarget, "qLogits", qLogits);
   return tf.tidy(() => {
+    const fused = fusedKlDivSum(pLogitsTarget, qLogits);
+    if (fused) return fused;
     const logP = tf.logSoftmax(stopGradient(pLogitsTarget));
     const logQ = tf.logSoftmax(qLogits);
     return tf.sum(tf.mul(tf.exp(logP), tf.sub(logP, logQ))) as tf.Scalar;

@@ -65,6 +65,10 @@ const SYMBOLS = {
     parameters: ["buffer", "i32", "buffer", "i32"],
     result: "i32",
   },
+  dnnl_logsoftmax_forward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "i32"],
+    result: "i32",
+  },
   dnnl_binary_desc_init: {
     parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
     result: "i32",
@@ -224,8 +228,11 @@ export interface Dnnl {
   eltwise(f: DnnlEltwise, x: Float32Array, y: Float32Array): void;
   /** dx = dy * f'(x) elementwise over equal-length arrays (dx may be dy). */
   eltwiseBackward(f: DnnlEltwise, x: Float32Array, dy: Float32Array, dx: Float32Array): void;
-  /** y = softmax over the last axis of x viewed as [x.length / n, n]. */
-  softmax(x: Float32Array, y: Float32Array, n: number): void;
+  /**
+   * y = softmax (`log`: log-softmax) over the last axis of x viewed as [x.length / n, n]
+   * (y may be x: in place).
+   */
+  softmax(x: Float32Array, y: Float32Array, n: number, log?: boolean): void;
   /**
    * out = a (op) b, row-major arrays of equal-rank shapes `aShape` = `outShape` and `bShape`
    * (each axis of b equal to out's or 1: broadcast). At most 12 axes.
@@ -803,19 +810,17 @@ export function openDnnl(path: string): Dnnl {
       });
       run(p, [x, dy, dx]);
     },
-    softmax(x, y, n) {
+    softmax(x, y, n, log = false) {
       sameLength(x, y, "y");
       if (!Number.isInteger(n) || n < 1 || x.length % n !== 0) {
         throw new RangeError(`n: expected a divisor of x.length ${x.length}, got ${n}`);
       }
       const rows = x.length / n;
-      const p = cached(`softmax:${rows}x${n}`, () => {
+      const p = cached(`${log ? "logsoftmax" : "softmax"}:${rows}x${n}`, () => {
         const data = md([rows, n], [n, 1]);
         const op = new Uint8Array(OP_DESC_BYTES);
-        check(
-          s.dnnl_softmax_forward_desc_init(op, FORWARD_INFERENCE, data, 1),
-          "softmax_forward_desc_init",
-        );
+        const init = log ? s.dnnl_logsoftmax_forward_desc_init : s.dnnl_softmax_forward_desc_init;
+        check(init(op, FORWARD_INFERENCE, data, 1), "softmax_forward_desc_init");
         return build(primitiveDesc(op, null), [
           { arg: ARG.src, md: data },
           { arg: ARG.dst, md: data },
