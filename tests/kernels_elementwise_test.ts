@@ -226,7 +226,18 @@ Deno.test("fast cpu: Exp, Neg, Relu, Step, Max, Tile, GatherV2, FusedBatchNorm m
       assertEquals(fast, stock, `max axis ${axis}`);
     }
   }
-  tf.dispose([withNaN, finite]);
+  // Step with alpha 0 runs as oneDNN's ReLU backward, which maps NaN to 0: NaN must stay NaN
+  const signed = big.map((v, i) => (v !== v || v === Infinity ? 0 : i % 7 === 0 ? -0 : v));
+  const zerosAndNegInf = tf.tensor2d(signed, [64, 512]);
+  for (const t of [withNaN, finite, zerosAndNegInf]) {
+    disableFastCpu();
+    const stock = Array.from(tf.step(t).dataSync(), String);
+    assert(enableFastCpu().enabled);
+    const fast = Array.from(tf.step(t).dataSync(), String);
+    disableFastCpu();
+    assertEquals(fast, stock, "step");
+  }
+  tf.dispose([withNaN, finite, zerosAndNegInf]);
   const x = randn(rng, [5, 3, 4]);
   const idx = tf.tensor1d([4, 0, 2, 2], "int32");
   assertSameAsStock(

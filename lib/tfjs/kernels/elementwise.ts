@@ -360,7 +360,7 @@ function nativeMax(
 let onesCache = new Float32Array(0);
 
 /** A vector of at least `n` ones (shared, read-only). */
-function ones(n: number): Float32Array {
+export function ones(n: number): Float32Array {
   if (onesCache.length < n) onesCache = new Float32Array(n).fill(1);
   return onesCache;
 }
