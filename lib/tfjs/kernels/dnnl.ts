@@ -228,10 +228,7 @@ export interface Dnnl {
   eltwise(f: DnnlEltwise, x: Float32Array, y: Float32Array): void;
   /** dx = dy * f'(x) elementwise over equal-length arrays (dx may be dy). */
   eltwiseBackward(f: DnnlEltwise, x: Float32Array, dy: Float32Array, dx: Float32Array): void;
-  /**
-   * y = softmax (`log`: log-softmax) over the last axis of x viewed as [x.length / n, n]
-   * (y may be x: in place).
-   */
+  /** y = softmax (`log`: log-softmax) over the last axis of x viewed as [x.length / n, n]. */
   softmax(x: Float32Array, y: Float32Array, n: number, log?: boolean): void;
   /**
    * out = a (op) b, row-major arrays of equal-rank shapes `aShape` = `outShape` and `bShape`
