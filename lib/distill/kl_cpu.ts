@@ -10,24 +10,20 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { fastCpuBlas, fastCpuDnnl } from "../tfjs/fast_cpu.ts";
-
-/**
- * Fewest logits for which the fused op runs: below, a oneDNN primitive per shape costs more
- * than the composed ops take.
- */
-const FUSED_KL_MIN_ELEMENTS = 1 << 16;
+import { DNNL_MIN_ELEMENTS } from "../tfjs/kernels/elementwise.ts";
 
 /**
  * Σ softmax(p) (log softmax(p) - log softmax(q)) over every row of the last axis, as one op
  * with a zero gradient in `p`, when the tfjs backend is "cpu" with the fast path's oneDNN, both
- * are float32 and there are at least 2^16 logits; undefined otherwise (the caller composes).
+ * are float32 and there are at least `DNNL_MIN_ELEMENTS` (16,384) logits, the fast kernels'
+ * size for oneDNN; undefined otherwise (the caller composes).
  * @param p target logits `[..., K]` (their gradient is zero).
  * @param q model logits, same shape.
  */
 export function fusedKlDivSum(p: tf.Tensor, q: tf.Tensor): tf.Scalar | undefined {
   const dnnl = fastCpuDnnl(), blas = fastCpuBlas();
   if (
-    !dnnl || !blas || tf.getBackend() !== "cpu" || p.size < FUSED_KL_MIN_ELEMENTS ||
+    !dnnl || !blas || tf.getBackend() !== "cpu" || p.size < DNNL_MIN_ELEMENTS ||
     p.dtype !== "float32" || q.dtype !== "float32"
   ) return undefined;
   const k = p.shape[p.shape.length - 1], n = p.size;

@@ -3,10 +3,10 @@
  * Composed of tfjs ops, a GroupNorm-SiLU costs ~15 elementwise kernels forward and ~30
  * backward, each a full pass over the activation. Here the statistics are per-channel sums
  * (two batched oneDNN matmuls per chunk of samples on the fast CPU path, a float64 loop
- * otherwise), and the normalisation
- * is x·scale + shift with per-(sample, channel) coefficients, fused with the SiLU into one
- * vectorised oneDNN pass when the fast CPU path has oneDNN (the SiLU derivative and the input
- * gradient likewise; JS loops otherwise: `Math.exp` costs ~12 ns per element). Same math as the
+ * otherwise), and the normalisation is x·scale + shift with per-(sample, channel)
+ * coefficients, fused with the SiLU into one vectorised oneDNN pass when the fast CPU path has
+ * oneDNN (the SiLU derivative and the input gradient likewise; JS loops otherwise: `Math.exp`
+ * costs ~12 ns per element). Same math as the
  * composed version (biased variance), wired into autodiff with `tf.customGrad`, so it is a
  * drop-in replacement on the CPU backend. Other backends keep the composed ops (see
  * `GroupNorm.call`).
@@ -15,6 +15,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { fastCpuDnnl } from "../tfjs/fast_cpu.ts";
 import { Scratch } from "../tfjs/kernels/cpu_access.ts";
+import { ones } from "../tfjs/kernels/elementwise.ts";
 
 /** Activation sizes of one call: batch, pixels per image, channels, groups. */
 interface Dims {
@@ -40,8 +41,8 @@ type ChannelSums = (
 /** Widest C for which the GEMM sums pay: their C x C Gram costs C multiply-adds per element. */
 const GEMM_SUMS_MAX_CHANNELS = 128;
 
-/** Buffers of the GEMM sums: a ones vector per sample, the row sums, the Grams. */
-const sumsScratch = { ones: new Float32Array(0), row: new Scratch(), gram: new Scratch() };
+/** Buffers of the GEMM sums: the row sums and the Grams. */
+const sumsScratch = { row: new Scratch(), gram: new Scratch() };
 
 /**
  * The {@link ChannelSums} of one call's dims: with oneDNN, two batched float32 matmuls per
@@ -54,10 +55,15 @@ function channelSums(d: Dims): ChannelSums {
   const dnnl = fastCpuDnnl();
   if (dnnl && c <= GEMM_SUMS_MAX_CHANNELS) {
     return (a, w, n, s1, s2) => {
-      if (sumsScratch.ones.length < n * hw) sumsScratch.ones = new Float32Array(n * hw).fill(1);
       const row = sumsScratch.row.get(n * c), gram = sumsScratch.gram.get(n * c * c);
-      const ones = sumsScratch.ones.subarray(0, n * hw);
-      dnnl.matmul(ones, a, row, { batch: n, m: 1, n: c, k: hw }, false, false);
+      dnnl.matmul(
+        ones(n * hw).subarray(0, n * hw),
+        a,
+        row,
+        { batch: n, m: 1, n: c, k: hw },
+        false,
+        false,
+      );
       dnnl.matmul(a, w ?? a, gram, { batch: n, m: c, n: c, k: hw }, true, false);
       for (let i = 0; i < n; i++) {
         for (let k = 0; k < c; k++) {
@@ -119,7 +125,9 @@ interface Normaliser {
  * Floats per array of one chunk of samples: GroupNorm's passes run chunk by chunk so that the
  * later passes over a chunk (apply after the sums; sums, SiLU derivative and the combination
  * in the backward) find it in the L2 cache (~256 KB per array) instead of re-reading the
- * whole activation from memory.
+ * whole activation, and the intermediate arrays are chunk-sized and reused (mnist training
+ * step, A/B per round: -1% to +6% on a 2-core AVX-512 Xeon whose 480 MB L3 holds whole
+ * activations anyway, 2026-12-03).
  */
 const CHUNK_FLOATS = 1 << 16;
 
@@ -216,10 +224,10 @@ function groupNormForward(
     shift: new Float32Array(b * c),
   };
   const y = new Float32Array(x.length);
-  const most = chunksOf(d)[0][1] * c;
+  const chunks = chunksOf(d), most = chunks[0][1] * c;
   const sums: [Float64Array, Float64Array] = [new Float64Array(most), new Float64Array(most)];
   const sumsOf = channelSums(d);
-  for (const [i0, i1] of chunksOf(d)) {
+  for (const [i0, i1] of chunks) {
     const xc = samples(x, hw * c, i0, i1);
     fillNormaliser(nz, xc, i0, i1, gamma, beta, d, eps, sumsOf, sums);
     const scale = samples(nz.scale, c, i0, i1), shift = samples(nz.shift, c, i0, i1);

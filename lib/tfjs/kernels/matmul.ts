@@ -51,7 +51,7 @@ export function planMatMul(
   return { batchA, batchB, m, n, k, outShape: [...outer, m, n] };
 }
 
-/** GEMMs routes its products through: the BLAS sgemm, and oneDNN's matmul when present. */
+/** The libraries the products run on: the BLAS sgemm, and oneDNN's matmul when present. */
 export interface MatMulLibs {
   blas: Blas;
   dnnl?: Dnnl;
@@ -61,7 +61,8 @@ export interface MatMulLibs {
  * out [batch, m, n] = op(a) @ op(b) (+ bias) per batch (a batch of 1 is broadcast), float32:
  * one tall GEMM when every A shares B, one oneDNN matmul execution for equal batches of at
  * least {@link DNNL_MATMUL_MIN_BATCH}, else one GEMM per batch index. `bias` ([n], or [1]
- * for a scalar) is added to every row: the GEMMs accumulate onto rows prefilled with it.
+ * for a scalar) is added to every row: the GEMMs accumulate onto rows prefilled with it (the
+ * oneDNN matmul's output gets it added afterwards).
  */
 export function batchMatMul(
   libs: MatMulLibs,
