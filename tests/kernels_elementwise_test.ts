@@ -8,7 +8,13 @@ import {
   reduceSum,
   softmaxLastAxis,
 } from "../lib/tfjs/kernels/elementwise.ts";
-import { gatherAxis, padConstant, sliceBox, tile } from "../lib/tfjs/kernels/slice.ts";
+import {
+  gatherAxis,
+  padConstant,
+  sliceBox,
+  tile,
+  transposeAxes,
+} from "../lib/tfjs/kernels/slice.ts";
 
 await tf.setBackend("cpu");
 await tf.ready();
@@ -161,6 +167,33 @@ Deno.test("fast cpu: Slice, SplitV (any axis), PadV2, Concat and Floor match sto
       `slices and pads of [${a}, ${b}, ${c}]`,
     );
     tf.dispose(x);
+  }
+});
+
+Deno.test("fast cpu: Transpose (identity, 2-d, 4-d perms) and its gradient match stock", () => {
+  const rng = new Rng(15);
+  // 120 floats: JS loops; 15,360: oneDNN reorders
+  for (const [a, b, c, d] of [[2, 3, 4, 5], [4, 8, 16, 30]]) {
+    const x = randn(rng, [a, b, c, d]), m = randn(rng, [a * b, c * d]);
+    const w = randn(rng, [d, 7]), u = randn(rng, [a * b * c, 7]);
+    assertSameAsStock(
+      () => [
+        tf.transpose(x, [0, 1, 2, 3]),
+        tf.transpose(x, [3, 1, 2, 0]),
+        tf.transpose(x, [0, 2, 1, 3]),
+        tf.transpose(x, [1, 2, 0, 3]),
+        tf.transpose(x),
+        tf.transpose(m),
+        tf.transpose(m, [0, 1]),
+        // tfjs-layers' Dense on a rank-4 input: an identity Transpose of its kernel, and back
+        tf.grad((ww: tf.Tensor) =>
+          tf.sum(tf.mul(tf.matMul(tf.reshape(x, [-1, d]), tf.transpose(ww, [0, 1])), u))
+        )(w),
+        tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.transpose(xx, [2, 0, 3, 1]), 2)))(x),
+      ],
+      `transposes of [${a}, ${b}, ${c}, ${d}]`,
+    );
+    tf.dispose([x, m, w, u]);
   }
 });
 
@@ -318,6 +351,11 @@ Deno.test("pure helpers: analytic values and input checks", () => {
   );
   assertEquals(reduceMax(Float32Array.of(1, NaN, 3, 4), [2, 2], [1]), Float32Array.of(NaN, 4));
   assertThrows(() => sliceBox(new Float32Array(6), [2, 3], [1, 2], [1, 2]), RangeError, "axis 1");
+  const t = transposeAxes(Float32Array.of(0, 1, 2, 3, 4, 5), [2, 3], [1, 0]);
+  assertEquals(t.shape, [3, 2]);
+  assertEquals(t.values, Float32Array.of(0, 3, 1, 4, 2, 5));
+  assertThrows(() => transposeAxes(new Float32Array(6), [2, 3], [0, 0]), RangeError, "perm");
+  assertThrows(() => transposeAxes(new Float32Array(6), [2, 3], [0]), RangeError, "perm");
   assertThrows(() => broadcastBinary("add", new Float32Array(6), [2, 3], new Float32Array(2), [2]));
 });
 

@@ -7,9 +7,9 @@
  * - the float32 ops Add, Sub, Multiply, RealDiv (broadcasting), Sum, Mean, Max, last-axis
  *   Softmax, Exp, Neg, Relu, Sigmoid, FusedBatchNorm: oneDNN binary / reduction / softmax /
  *   eltwise primitives on large tensors, strided row loops otherwise (the stock ones compute an
- *   n-d index per element); Step, Floor, Slice, SplitV, PadV2, Concat, Tile and GatherV2 by row
- *   loops and contiguous-run copies; the integer-factor nearest-neighbour upsample
- *   (ResizeNearestNeighbor) and its gradient by block copies.
+ *   n-d index per element); Step, Floor, Slice, SplitV, PadV2, Concat, Tile, GatherV2 and
+ *   Transpose by row loops, contiguous-run copies and oneDNN reorders; the integer-factor
+ *   nearest-neighbour upsample (ResizeNearestNeighbor) and its gradient by block copies.
  * Cases the fast kernels do not cover (NCHW, dilation > 1, non-float32, PReLU, unusual bias
  * shapes, non-broadcast batch dims) run the original tfjs kernels.
  *
@@ -44,6 +44,7 @@ export const FAST_CPU_KERNELS: readonly string[] = [
   "Concat",
   "Tile",
   "GatherV2",
+  "Transpose",
   "ResizeNearestNeighbor",
   "ResizeNearestNeighborGrad",
   "FusedBatchNorm",

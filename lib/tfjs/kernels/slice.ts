@@ -1,6 +1,6 @@
 /**
- * Float32 Slice, SplitV, PadV2, Concat, Tile and GatherV2 kernels for the tfjs CPU backend
- * (contiguous-run copies; oneDNN reorders for the larger strided ones).
+ * Float32 Slice, SplitV, PadV2, Concat, Tile, GatherV2 and Transpose kernels for the tfjs CPU
+ * backend (contiguous-run copies; oneDNN reorders for the larger strided ones).
  */
 import {
   backend_util,
@@ -153,6 +153,32 @@ export function concatAxis(
 }
 
 /**
+ * `x` (row-major, shape `shape`) with its axes permuted: out axis k is x's axis `perm[k]`
+ * (tfjs' Transpose), as one strided copy; axes that stay in order merge, so the identity
+ * permutation (which tfjs-layers' Dense applies to its kernel on rank > 2 inputs) is one
+ * contiguous copy. Returns the values and the permuted shape. Throws RangeError unless `perm`
+ * is a permutation of the axes.
+ */
+export function transposeAxes(
+  x: Float32Array,
+  shape: readonly number[],
+  perm: readonly number[],
+  copy: BoxCopy = jsBoxCopy,
+): { values: Float32Array; shape: number[] } {
+  const sorted = [...perm].sort((a, b) => a - b);
+  if (perm.length !== shape.length || sorted.some((p, i) => p !== i)) {
+    throw new RangeError(`perm: expected a permutation of 0..${shape.length - 1}, got [${perm}]`);
+  }
+  const outShape = perm.map((p) => shape[p]);
+  const xStrides = maskedStrides(shape, shape.map(() => true));
+  const values = new Float32Array(x.length);
+  if (x.length === 0) return { values, shape: outShape };
+  const outStrides = maskedStrides(outShape, outShape.map(() => true));
+  copy(x, perm.map((p) => xStrides[p]), values, outStrides, outShape);
+  return { values, shape: outShape };
+}
+
+/**
  * `x` (row-major, shape `shape`) repeated `reps[i]` times along each axis i (tfjs' Tile):
  * one pass per tiled axis, innermost first, each copying whole blocks. Returns the values and
  * the tiled shape. Throws RangeError unless `reps` has one non-negative integer per axis.
@@ -207,9 +233,9 @@ export function gatherAxis(
 }
 
 /**
- * Slice, SplitV, PadV2, Concat, Tile and GatherV2 kernel functions, falling back to
+ * Slice, SplitV, PadV2, Concat, Tile, GatherV2 and Transpose kernel functions, falling back to
  * `stock[name]` for non-float32 data (and int indices other than int32, batch dims). With
- * `dnnl`, large Slice, SplitV, PadV2 and Concat copies run as oneDNN reorders.
+ * `dnnl`, large Slice, SplitV, PadV2, Concat and Transpose copies run as oneDNN reorders.
  */
 export function makeSliceKernels(
   stock: Record<string, KernelFunc>,
@@ -271,6 +297,15 @@ export function makeSliceKernels(
       if (!values) return stock.GatherV2(args);
       const shape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
       return be.makeTensorInfo(shape, "float32", values);
+    },
+    Transpose: (args: KernelArgs) => {
+      const be = cpuBackend(args);
+      const { x } = args.inputs as { x: TensorInfo };
+      const xv = f32Values(be, x);
+      if (!xv) return stock.Transpose(args);
+      const { perm } = args.attrs as unknown as { perm: number[] };
+      const out = transposeAxes(xv, x.shape, perm, copy);
+      return be.makeTensorInfo(out.shape, "float32", out.values);
     },
     SplitV: (args: KernelArgs) => {
       const be = cpuBackend(args);
