@@ -207,6 +207,32 @@ Deno.test({
       3,
     ]);
     assertEquals(Array.from(sub), [0, 1, 2, 2, 3, 4]);
+    // post-ops in order, with a one-value (runtime scalar) and a full operand:
+    // (sqrt(a · 2) + 1) · c for a = [2, 8, 18, 0.5], c = [1, -1, 0.5, 4]
+    const chain = new Float32Array(4), c4 = Float32Array.of(1, -1, 0.5, 4);
+    const two = Float32Array.of(2), one = Float32Array.of(1);
+    d.binary("mul", Float32Array.of(2, 8, 18, 0.5), two, [1], chain, [4], [
+      "sqrt",
+      { op: "add", operand: one },
+      { op: "mul", operand: c4 },
+    ]);
+    assertEquals(Array.from(chain), [3, -5, 3.5, 8]);
+    // the same primitive with other scalar values: the scalars are runtime data
+    d.binary("mul", Float32Array.of(2, 8, 18, 0.5), Float32Array.of(8), [1], chain, [4], [
+      "sqrt",
+      { op: "add", operand: Float32Array.of(-1) },
+      { op: "mul", operand: c4 },
+    ]);
+    assertEquals(Array.from(chain), [3, -7, 5.5, 4]);
+    assertThrows(
+      () =>
+        d.binary("add", chain, chain, [4], chain, [4], [{
+          op: "add",
+          operand: two.subarray(0, 0),
+        }]),
+      RangeError,
+      "post-op operand",
+    );
     const sums = new Float32Array(2);
     d.reduce("sum", new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], sums, [2, 1]);
     assertEquals(Array.from(sums), [6, 15]);

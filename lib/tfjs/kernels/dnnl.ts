@@ -151,6 +151,17 @@ export type DnnlEltwise = keyof typeof ELTWISE_ALG;
 const BINARY_ALG = { add: 131056, sub: 131061, mul: 131057, div: 131060 } as const;
 /** Binary ops computed by {@link Dnnl.binary}. */
 export type DnnlBinary = keyof typeof BINARY_ALG;
+/**
+ * One post-op of {@link Dnnl.binary}: "sqrt" of the result so far, or the result so far (op)
+ * an operand of out's shape or of one value (a runtime scalar: one primitive serves every value).
+ */
+export type DnnlPostOp = "sqrt" | { readonly op: DnnlBinary; readonly operand: Float32Array };
+/** dnnl_eltwise_sqrt as [alg, alpha, beta]. */
+const ELTWISE_SQRT = [111, 0, 0] as const;
+/** A post-op as oneDNN takes it: an eltwise [alg, alpha, beta] or a binary alg and operand. */
+type PostSpec =
+  | { readonly eltwise: readonly [number, number, number] }
+  | { readonly binary: number; readonly md: Uint8Array };
 /** dnnl_alg_kind_t of the reductions (dnnl_reduction_max, dnnl_reduction_sum). */
 const REDUCTION_ALG = { max: 196594, sum: 196596 } as const;
 
@@ -232,7 +243,8 @@ export interface Dnnl {
   softmax(x: Float32Array, y: Float32Array, n: number, log?: boolean): void;
   /**
    * out = a (op) b, row-major arrays of equal-rank shapes `aShape` = `outShape` and `bShape`
-   * (each axis of b equal to out's or 1: broadcast). At most 12 axes.
+   * (each axis of b equal to out's or 1: broadcast), then the `post` ops in order, all in one
+   * execution. At most 12 axes.
    */
   binary(
     op: DnnlBinary,
@@ -241,6 +253,7 @@ export interface Dnnl {
     bShape: readonly number[],
     out: Float32Array,
     outShape: readonly number[],
+    post?: readonly DnnlPostOp[],
   ): void;
   /**
    * out [batch, m, n] = op(a) @ op(b) per batch index: a [batch, m, k] ([batch, k, m] when
@@ -666,6 +679,41 @@ export function openDnnl(path: string): Dnnl {
   }
 
   /**
+   * A binary primitive `op`(src, operand) -> dst of `data`'s layout followed by `post` in
+   * order: eltwise ops ([alg, alpha, beta]) and binary ones with an operand of layout `md`.
+   * Slots: src, operand, dst, then the binary post-ops' operands in order.
+   */
+  function binaryPrim(op: number, data: Uint8Array, operand: Uint8Array, post: PostSpec[]): Prim {
+    const desc = new Uint8Array(OP_DESC_BYTES);
+    check(s.dnnl_binary_desc_init(desc, op, data, operand, data), "binary_desc_init");
+    const slots: Slot[] = [
+      { arg: ARG.src, md: data },
+      { arg: ARG_SRC_1, md: operand },
+      { arg: ARG.dst, md: data },
+    ];
+    if (post.length === 0) return build(primitiveDesc(desc, null), slots);
+    check(s.dnnl_post_ops_create(out), "post_ops_create");
+    const postOps = readPointer(out);
+    check(s.dnnl_primitive_attr_create(out), "primitive_attr_create");
+    const attr = readPointer(out);
+    try {
+      post.forEach((q, i) => {
+        if ("eltwise" in q) {
+          check(s.dnnl_post_ops_append_eltwise(postOps, 1, ...q.eltwise), "append_eltwise");
+          return;
+        }
+        check(s.dnnl_post_ops_append_binary(postOps, q.binary, q.md), "append_binary");
+        slots.push({ arg: argPostOpSrc1(i), md: q.md });
+      });
+      check(s.dnnl_primitive_attr_set_post_ops(attr, postOps), "attr_set_post_ops");
+      return build(primitiveDesc(desc, null, attr), slots);
+    } finally {
+      s.dnnl_primitive_attr_destroy(attr);
+      s.dnnl_post_ops_destroy(postOps);
+    }
+  }
+
+  /**
    * A binary primitive `op`(data, operand) -> data followed by scaleShift's post-ops in order:
    * + `shift` (a [1, w] operand, when given), + an addend of data's shape (when `addend`),
    * SiLU (when `silu`). Slots: src, operand, dst, then the post-ops' operands.
@@ -678,32 +726,11 @@ export function openDnnl(path: string): Dnnl {
     addend: boolean,
     silu: boolean,
   ): Prim {
-    const desc = new Uint8Array(OP_DESC_BYTES);
-    check(s.dnnl_binary_desc_init(desc, op, data, operand, data), "binary_desc_init");
-    check(s.dnnl_post_ops_create(out), "post_ops_create");
-    const postOps = readPointer(out);
-    const slots: Slot[] = [
-      { arg: ARG.src, md: data },
-      { arg: ARG_SRC_1, md: operand },
-      { arg: ARG.dst, md: data },
-    ];
-    for (const md of [shift, addend ? data : undefined]) {
-      if (!md) continue;
-      check(s.dnnl_post_ops_append_binary(postOps, BINARY_ALG.add, md), "append_binary");
-      slots.push({ arg: argPostOpSrc1(slots.length - 3), md });
-    }
-    if (silu) {
-      check(s.dnnl_post_ops_append_eltwise(postOps, 1, ...ELTWISE_ALG.silu), "append_eltwise");
-    }
-    check(s.dnnl_primitive_attr_create(out), "primitive_attr_create");
-    const attr = readPointer(out);
-    try {
-      check(s.dnnl_primitive_attr_set_post_ops(attr, postOps), "attr_set_post_ops");
-      return build(primitiveDesc(desc, null, attr), slots);
-    } finally {
-      s.dnnl_primitive_attr_destroy(attr);
-      s.dnnl_post_ops_destroy(postOps);
-    }
+    const post: PostSpec[] = [];
+    if (shift) post.push({ binary: BINARY_ALG.add, md: shift });
+    if (addend) post.push({ binary: BINARY_ALG.add, md: data });
+    if (silu) post.push({ eltwise: ELTWISE_ALG.silu });
+    return binaryPrim(op, data, operand, post);
   }
 
   /**
@@ -825,19 +852,28 @@ export function openDnnl(path: string): Dnnl {
       });
       run(p, [x, y]);
     },
-    binary(op, a, b, bShape, out, outShape) {
+    binary(op, a, b, bShape, out, outShape, post = []) {
       sameLength(out, a, "a");
-      const p = cached(`binary:${op}:${outShape}:${bShape}`, () => {
-        const dst = rowMajor(outShape), src1 = rowMajor(bShape);
-        const desc = new Uint8Array(OP_DESC_BYTES);
-        check(s.dnnl_binary_desc_init(desc, BINARY_ALG[op], dst, src1, dst), "binary_desc_init");
-        return build(primitiveDesc(desc, null), [
-          { arg: ARG.src, md: dst },
-          { arg: ARG_SRC_1, md: src1 },
-          { arg: ARG.dst, md: dst },
-        ]);
+      const operands = post.flatMap((q) => q === "sqrt" ? [] : [q.operand]);
+      operands.forEach((v) => {
+        if (v.length !== 1) sameLength(out, v, "post-op operand");
       });
-      run(p, [a, b, out]);
+      const chain = post.map((q) => q === "sqrt" ? q : `${q.op}${q.operand.length === 1 ? 1 : ""}`);
+      const p = cached(`binary:${op}:${outShape}:${bShape}:${chain}`, () => {
+        const dst = rowMajor(outShape), scalar = rowMajor(outShape.map(() => 1));
+        return binaryPrim(
+          BINARY_ALG[op],
+          dst,
+          rowMajor(bShape),
+          post.map((q): PostSpec =>
+            q === "sqrt" ? { eltwise: ELTWISE_SQRT } : {
+              binary: BINARY_ALG[q.op],
+              md: q.operand.length === 1 ? scalar : dst,
+            }
+          ),
+        );
+      });
+      run(p, [a, b, out, ...operands]);
     },
     matmul(a, b, out, { batch, m, n, k }, transA, transB) {
       if (
