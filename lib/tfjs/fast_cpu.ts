@@ -9,7 +9,8 @@
  *   eltwise primitives on large tensors, strided row loops otherwise (the stock ones compute an
  *   n-d index per element); Step, Floor, Slice, SplitV, PadV2, Concat, Tile, GatherV2 and
  *   Transpose by row loops, contiguous-run copies and oneDNN reorders; the integer-factor
- *   nearest-neighbour upsample (ResizeNearestNeighbor) and its gradient by block copies.
+ *   nearest-neighbour upsample (ResizeNearestNeighbor) and its gradient by block copies and
+ *   sums (a oneDNN reorder and ones-vector matmuls on large tensors).
  * Cases the fast kernels do not cover (NCHW, dilation > 1, non-float32, PReLU, unusual bias
  * shapes, non-broadcast batch dims) run the original tfjs kernels.
  *
@@ -133,7 +134,7 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
     ...makeUnaryKernels(stockFuncs, dnnl),
     ...makeSliceKernels(stockFuncs, dnnl),
     ...makeBatchNormKernels(stockFuncs, dnnl),
-    ...makeResizeKernels(stockFuncs),
+    ...makeResizeKernels(stockFuncs, dnnl),
   };
   for (const name of FAST_CPU_KERNELS) {
     tf.unregisterKernel(name, "cpu");
