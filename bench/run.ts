@@ -12,7 +12,9 @@
  * bench/torch_distill.py, shipped MNIST teacher and classifier, batch 32, queue 20000, contrast
  * 4096) and sampling (bench/sampling.ts: the teacher's 128-step DDIM vs 128 forward passes,
  * and a 1-step student's speed-up next to the NFE ratio).
- * Each case runs in its own process (bench/measure.ts) under a time cap. The stock tfjs cpu
+ * Each case runs in its own process (bench/measure.ts) under a time cap, with the glibc malloc
+ * settings the fast CPU path applies to itself (`MALLOC_ENV`, lib/tfjs/malloc.ts), for the
+ * PyTorch processes too. The stock tfjs cpu
  * backend is ~1000x slower, so it is timed on a small batch only (labelled); the wasm backend
  * and the webgpu software adapter likewise. Prints a markdown table; medians with min-max spread; "x torch"
  * is relative to the faster of torch at 1 and 2 threads.
@@ -20,17 +22,12 @@
 import { type UNetConfig, unetFlops, unetParamCount } from "../lib/models/unet.ts";
 import { BENCH_UNETS, benchUNet } from "./configs.ts";
 import { type CommandSpec, type FlagValues, runCommand, UsageError } from "../lib/cli/args.ts";
+import { MALLOC_ENV } from "../lib/tfjs/malloc.ts";
 
 const FORWARD_BATCH = 64;
 const TRAIN_BATCH = 32;
 const TORCH_PYTHON = "/usr/bin/python3";
 const here = new URL(".", import.meta.url);
-/**
- * glibc malloc settings for every measured process (ours and torch): keep freed memory in the
- * heap instead of returning it to the OS, so large tensors do not page-fault on every use
- * (measured: a fresh 1M-float elementwise op 16-20 ms -> 9-10 ms).
- */
-const MALLOC_ENV = { MALLOC_MMAP_MAX_: "0", MALLOC_TRIM_THRESHOLD_: "100000000000" };
 /** Permissions of the measuring Deno processes. */
 const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"];
 

@@ -12,7 +12,8 @@
  *   nearest-neighbour upsample (ResizeNearestNeighbor) and its gradient by block copies and
  *   sums (a oneDNN reorder and ones-vector matmuls on large tensors).
  * Cases the fast kernels do not cover (NCHW, dilation > 1, non-float32, PReLU, unusual bias
- * shapes, non-broadcast batch dims) run the original tfjs kernels.
+ * shapes, non-broadcast batch dims) run the original tfjs kernels. Enabling also applies the
+ * glibc malloc settings of lib/tfjs/malloc.ts to the process (`tuneMalloc: false` does not).
  *
  * Usage: `enableFastCpu()` once, before or after `tf.setBackend("cpu")`; needs `--allow-ffi`
  * and libdnnl.so.2 or libopenblas.so.0. Without them it changes nothing and says why.
@@ -28,6 +29,7 @@ import { makeSliceKernels } from "./kernels/slice.ts";
 import { makeUnaryKernels, UNARY_KERNELS } from "./kernels/unary.ts";
 import { makeBatchNormKernels } from "./kernels/batch_norm.ts";
 import { makeResizeKernels } from "./kernels/resize.ts";
+import { tuneMalloc } from "./malloc.ts";
 
 /** Kernel names the fast path replaces on the "cpu" backend. */
 export const FAST_CPU_KERNELS: readonly string[] = [
@@ -66,6 +68,8 @@ export interface FastCpuStatus {
   readonly dnnlPrimitives?: boolean;
   /** BLAS worker threads. */
   readonly threads?: number;
+  /** True when the glibc malloc settings were applied (lib/tfjs/malloc.ts). */
+  readonly mallocTuned?: boolean;
   /** Why the fast path is off (library missing, no --allow-ffi, ...). */
   readonly reason?: string;
 }
@@ -81,6 +85,8 @@ export interface FastCpuOptions {
    * at load 6 on 2 cores); use 2 on an idle 2-core machine.
    */
   readonly threads?: number;
+  /** Apply the glibc malloc settings of lib/tfjs/malloc.ts to this process (default true). */
+  readonly tuneMalloc?: boolean;
 }
 
 interface Active {
@@ -146,6 +152,7 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
     library: blas.path,
     dnnlPrimitives: dnnl !== undefined,
     threads: blas.threads(),
+    mallocTuned: (options.tuneMalloc ?? true) && tuneMalloc(),
   };
   active = { blas, dnnl, stock, status };
   return status;
