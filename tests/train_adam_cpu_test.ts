@@ -52,7 +52,7 @@ const base: AdamHyper = {
   decay: 1e-3,
 };
 
-Deno.test("Adam arrays: the JS loop and the oneDNN chunks equal the tfjs-ops update", () => {
+Deno.test("Adam arrays: the JS loop and the oneDNN passes equal the tfjs-ops update", () => {
   assert(enableFastCpu().enabled);
   const dnnl = fastCpuDnnl();
   assert(dnnl, "oneDNN is expected on the fast CPU path here");
