@@ -58,7 +58,9 @@ Deno.test("Adam arrays: the JS loop and the oneDNN passes equal the tfjs-ops upd
   assert(dnnl, "oneDNN is expected on the fast CPU path here");
   // oneDNN passes (>= 16,384 floats) and the JS loop below that
   for (const n of [151_072, 16_384, 5_000]) {
-    for (const h of [base, { ...base, b1: 0 }, { ...base, b2: 0, bc2: 1 }, { ...base, decay: 0 }]) {
+    const extremes = [{ ...base, b1: 1e-9 }, { ...base, decay: 1 }, { ...base, decay: 1.5 }];
+    const variants = [base, { ...base, b1: 0 }, { ...base, b2: 0, bc2: 1 }, { ...base, decay: 0 }];
+    for (const h of [...variants, ...extremes]) {
       const js = inputs(n, n), fast = inputs(n, n);
       adamArrays(js, h);
       adamArrays(fast, h, dnnl);

@@ -40,8 +40,17 @@ export function adamArrays(a: AdamArrays, h: AdamHyper, dnnl?: Dnnl): void {
   for (const [name, arr] of Object.entries(a)) {
     if (arr.length !== n) throw new RangeError(`${name}: expected length ${n}, got ${arr.length}`);
   }
-  if (dnnl && n >= DNNL_MIN_ELEMENTS) dnnlUpdate(dnnl, a, h, den.get(n));
+  if (dnnl && n >= DNNL_MIN_ELEMENTS && postOpForm(h)) dnnlUpdate(dnnl, a, h, den.get(n));
   else jsUpdate(a, h);
+}
+
+/**
+ * True when the oneDNN form's ratios (c1 / b1, c2 / b2, 1 / keep; see dnnlUpdate) stay well
+ * scaled: each beta 0 or >= 1e-3, and |1 - decay| >= 1e-3. Always so for usual settings; the JS
+ * loop takes the rest.
+ */
+function postOpForm(h: AdamHyper): boolean {
+  return [h.b1, h.b2].every((b) => b === 0 || b >= 1e-3) && Math.abs(1 - h.decay) >= 1e-3;
 }
 
 /** The denominator sqrt(nv / bc2) + eps. */
