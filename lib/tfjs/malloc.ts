@@ -5,7 +5,9 @@
  * pages again. With mmap off and trimming at 2 GiB, freed memory is reused from the heap:
  * mnist train step 278-288 -> 277-279 ms, forward (batch 64) 180-184 -> 165-173 ms on a
  * 2-core AVX-512 Xeon (2026-12-03). Memory stayed flat over 500 training steps with these
- * settings (bench/RESULTS.md, `deno task bench:memory`).
+ * settings (bench/RESULTS.md, `deno task bench:memory`). The cost: freed memory stays with the
+ * process (RSS keeps near its peak until the process ends); `enableFastCpu({ tuneMalloc: false })`
+ * keeps glibc's defaults.
  * @module
  */
 
