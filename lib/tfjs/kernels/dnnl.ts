@@ -152,12 +152,16 @@ const BINARY_ALG = { add: 131056, sub: 131061, mul: 131057, div: 131060 } as con
 /** Binary ops computed by {@link Dnnl.binary}. */
 export type DnnlBinary = keyof typeof BINARY_ALG;
 /**
- * One post-op of {@link Dnnl.binary}: "sqrt" of the result so far, or the result so far (op)
- * an operand of out's shape or of one value (a runtime scalar: one primitive serves every value).
+ * One post-op of {@link Dnnl.binary}: "sqrt" or "silu" of the result so far, or the result so
+ * far (op) an operand of out's shape or of one value (a runtime scalar: one primitive serves
+ * every value).
  */
-export type DnnlPostOp = "sqrt" | { readonly op: DnnlBinary; readonly operand: Float32Array };
-/** dnnl_eltwise_sqrt as [alg, alpha, beta]. */
-const ELTWISE_SQRT = [111, 0, 0] as const;
+export type DnnlPostOp =
+  | "sqrt"
+  | "silu"
+  | { readonly op: DnnlBinary; readonly operand: Float32Array };
+/** The eltwise post-ops as [alg, alpha, beta] (dnnl_eltwise_sqrt; SiLU as in ELTWISE_ALG). */
+const ELTWISE_POST = { sqrt: [111, 0, 0], silu: ELTWISE_ALG.silu } as const;
 /** A post-op as oneDNN takes it: an eltwise [alg, alpha, beta] or a binary alg and operand. */
 type PostSpec =
   | { readonly eltwise: readonly [number, number, number] }
@@ -762,6 +766,41 @@ export function openDnnl(path: string): Dnnl {
     }
   }
 
+  /** {@link Dnnl.binary}. */
+  function binary(
+    op: DnnlBinary,
+    a: Float32Array,
+    b: Float32Array,
+    bShape: readonly number[],
+    out: Float32Array,
+    outShape: readonly number[],
+    post: readonly DnnlPostOp[] = [],
+  ): void {
+    sameLength(out, a, "a");
+    const operands = post.flatMap((q) => typeof q === "string" ? [] : [q.operand]);
+    operands.forEach((v) => {
+      if (v.length !== 1) sameLength(out, v, "post-op operand");
+    });
+    const chain = post.map((q) =>
+      typeof q === "string" ? q : `${q.op}${q.operand.length === 1 ? 1 : ""}`
+    );
+    const p = cached(`binary:${op}:${outShape}:${bShape}:${chain}`, () => {
+      const dst = rowMajor(outShape), scalar = rowMajor(outShape.map(() => 1));
+      return binaryPrim(
+        BINARY_ALG[op],
+        dst,
+        rowMajor(bShape),
+        post.map((q): PostSpec =>
+          typeof q === "string" ? { eltwise: ELTWISE_POST[q] } : {
+            binary: BINARY_ALG[q.op],
+            md: q.operand.length === 1 ? scalar : dst,
+          }
+        ),
+      );
+    });
+    run(p, [a, b, out, ...operands]);
+  }
+
   /**
    * scaleShift as two executions over the whole [n, hw, c] with [n, 1, c] operands as the
    * binary's own second input (a JIT kernel; only as a post-op operand is it the reference
@@ -770,17 +809,10 @@ export function openDnnl(path: string): Dnnl {
    */
   function wholeScaleShift(...[x, scale, shift, dst, dims, silu, addend]: ScaleShiftArgs) {
     const [n, hw, c] = dims;
-    const data = () => rowMajor([n, hw, c]), perRow = () => rowMajor([n, 1, c]);
-    const mul = cached(
-      `scale_shift_mul:${n},${hw},${c}`,
-      () => scaleShiftPrim(BINARY_ALG.mul, data(), perRow(), undefined, false, false),
-    );
-    run(mul, [x, scale, dst]);
-    const add = cached(
-      `scale_shift_add:${n},${hw},${c}:${silu}:${addend !== undefined}`,
-      () => scaleShiftPrim(BINARY_ALG.add, data(), perRow(), undefined, !!addend, silu),
-    );
-    run(add, addend ? [dst, shift, dst, addend] : [dst, shift, dst]);
+    const data = [n, hw, c], perRow = [n, 1, c];
+    binary("mul", x, scale, perRow, dst, data);
+    const post: DnnlPostOp[] = addend ? [{ op: "add", operand: addend }] : [];
+    binary("add", dst, shift, perRow, dst, data, silu ? [...post, "silu"] : post);
   }
 
   /** Reused buffers of {@link tiled} for scaleShift's two operands. */
@@ -852,29 +884,7 @@ export function openDnnl(path: string): Dnnl {
       });
       run(p, [x, y]);
     },
-    binary(op, a, b, bShape, out, outShape, post = []) {
-      sameLength(out, a, "a");
-      const operands = post.flatMap((q) => q === "sqrt" ? [] : [q.operand]);
-      operands.forEach((v) => {
-        if (v.length !== 1) sameLength(out, v, "post-op operand");
-      });
-      const chain = post.map((q) => q === "sqrt" ? q : `${q.op}${q.operand.length === 1 ? 1 : ""}`);
-      const p = cached(`binary:${op}:${outShape}:${bShape}:${chain}`, () => {
-        const dst = rowMajor(outShape), scalar = rowMajor(outShape.map(() => 1));
-        return binaryPrim(
-          BINARY_ALG[op],
-          dst,
-          rowMajor(bShape),
-          post.map((q): PostSpec =>
-            q === "sqrt" ? { eltwise: ELTWISE_SQRT } : {
-              binary: BINARY_ALG[q.op],
-              md: q.operand.length === 1 ? scalar : dst,
-            }
-          ),
-        );
-      });
-      run(p, [a, b, out, ...operands]);
-    },
+    binary,
     matmul(a, b, out, { batch, m, n, k }, transA, transB) {
       if (
         a.length !== batch * m * k || b.length !== batch * k * n || out.length !== batch * m * n
