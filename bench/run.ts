@@ -14,10 +14,10 @@
  * and a 1-step student's speed-up next to the NFE ratio).
  * Each case runs in its own process (bench/measure.ts) under a time cap, with the glibc malloc
  * settings the fast CPU path applies to itself (`MALLOC_ENV`, lib/tfjs/malloc.ts), for the
- * PyTorch processes too. The stock tfjs cpu
- * backend is ~1000x slower, so it is timed on a small batch only (labelled); the wasm backend
- * and the webgpu software adapter likewise. Prints a markdown table; medians with min-max spread; "x torch"
- * is relative to the faster of torch at 1 and 2 threads.
+ * PyTorch processes too. The stock tfjs cpu backend is ~1000x slower, so it is timed on a
+ * small batch only (labelled); the wasm backend and the webgpu software adapter likewise.
+ * Prints a markdown table; medians with min-max spread; "x torch" is relative to the faster of
+ * torch at 1 and 2 threads.
  */
 import { type UNetConfig, unetFlops, unetParamCount } from "../lib/models/unet.ts";
 import { BENCH_UNETS, benchUNet } from "./configs.ts";

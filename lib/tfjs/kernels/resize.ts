@@ -106,8 +106,8 @@ export function makeResizeKernels(
   stock: Record<string, KernelFunc>,
   dnnl?: Dnnl,
 ): Record<string, KernelFunc> {
-  /** oneDNN for tensors of at least DNNL_MIN_ELEMENTS floats. */
-  const lib = (n: number) => n >= DNNL_MIN_ELEMENTS ? dnnl : undefined;
+  /** oneDNN for tensors of at least DNNL_MIN_ELEMENTS floats, else undefined (the JS loops). */
+  const dnnlFor = (n: number) => n >= DNNL_MIN_ELEMENTS ? dnnl : undefined;
   return {
     ResizeNearestNeighbor: (args: KernelArgs) => {
       const be = cpuBackend(args);
@@ -120,7 +120,7 @@ export function makeResizeKernels(
       if (!xv || a.alignCorners || a.halfPixelCenters || f === 0) {
         return stock.ResizeNearestNeighbor(args);
       }
-      const out = upsampleNearest(xv, images.shape, f, lib(xv.length));
+      const out = upsampleNearest(xv, images.shape, f, dnnlFor(xv.length));
       return be.makeTensorInfo([b, oh, ow, c], "float32", out);
     },
     ResizeNearestNeighborGrad: (args: KernelArgs) => {
@@ -133,7 +133,7 @@ export function makeResizeKernels(
       if (!dv || a.alignCorners || a.halfPixelCenters || f === 0) {
         return stock.ResizeNearestNeighborGrad(args);
       }
-      const dx = upsampleNearestGrad(dv, images.shape, f, lib(dv.length));
+      const dx = upsampleNearestGrad(dv, images.shape, f, dnnlFor(dv.length));
       return be.makeTensorInfo([...images.shape], "float32", dx);
     },
   };
