@@ -46,6 +46,11 @@ export function assertStrictEquals<T>(actual: unknown, expected: T, msg?: string
   wrap(() => nodeAssert.strictEqual(actual, expected), msg);
 }
 
+/** Asserts `actual !== expected` (different references or primitive values). */
+export function assertNotStrictEquals<T>(actual: T, expected: T, msg?: string): void {
+  wrap(() => nodeAssert.notStrictEqual(actual, expected), msg);
+}
+
 /**
  * Asserts `|actual - expected| <= tolerance`. As in `@std/assert`, the default tolerance
  * is 1e-7 relative to `expected` (absolute when `expected` is 0).

@@ -11,6 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { fastCpuBlas, fastCpuDnnl } from "../tfjs/fast_cpu.ts";
 import { DNNL_MIN_ELEMENTS } from "../tfjs/kernels/elementwise.ts";
+import { opOutput, opValues } from "../tfjs/op_arrays.ts";
 
 /**
  * Σ softmax(p) (log softmax(p) - log softmax(q)) over every row of the last axis, as one op
@@ -27,7 +28,7 @@ export function fusedKlDivSum(p: tf.Tensor, q: tf.Tensor): tf.Scalar | undefined
     p.dtype !== "float32" || q.dtype !== "float32"
   ) return undefined;
   const k = p.shape[p.shape.length - 1], n = p.size;
-  const values = (t: unknown) => (t as tf.Tensor).dataSync() as Float32Array;
+  const values = (t: unknown) => opValues(t as tf.Tensor);
   const op = tf.customGrad((pt, qt) => {
     const lp = new Float32Array(n), lq = new Float32Array(n), target = new Float32Array(n);
     dnnl.softmax(values(pt), lp, k, true);
@@ -39,7 +40,7 @@ export function fusedKlDivSum(p: tf.Tensor, q: tf.Tensor): tf.Scalar | undefined
     return {
       value: tf.scalar(sum[0]),
       gradFunc: (dy: tf.Tensor) => {
-        const dq = new Float32Array(n);
+        const dq = opOutput(n);
         dnnl.eltwise("exp", lq, dq);
         dnnl.binary("sub", dq, target, [n], dq, [n]);
         dnnl.binary("mul", dq, values(dy), [1], dq, [n]);

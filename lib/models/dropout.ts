@@ -12,6 +12,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { opOutput } from "../tfjs/op_arrays.ts";
+import { freshArray } from "../tfjs/output_pool.ts";
 
 /** 32-bit avalanche hash (xor-shift-multiply finaliser); maps uint32 to uint32. */
 function mix32(x: number): number {
@@ -37,14 +39,20 @@ export function stepDropoutSeed(runSeed: number, step: number): number {
 /**
  * The mask of one dropout call: `n` float32 values, each 0 (dropped, probability `rate`) or
  * 1 / (1 - rate) (kept), drawn from the stream `(seed, call)`. The same arguments always
- * give the same mask.
+ * give the same mask. `alloc` makes the array (every value is written).
  */
-export function dropoutMask(n: number, rate: number, seed: number, call: number): Float32Array {
+export function dropoutMask(
+  n: number,
+  rate: number,
+  seed: number,
+  call: number,
+  alloc: (n: number) => Float32Array = freshArray,
+): Float32Array {
   if (!Number.isInteger(n) || n < 0) {
     throw new RangeError(`n must be a non-negative integer, got ${n}`);
   }
   checkRate(rate);
-  const mask = new Float32Array(n);
+  const mask = alloc(n);
   const scale = 1 / (1 - rate);
   // Keep element i iff mix32(key + i·GOLDEN) >= rate · 2^32 as uint32, compared as int32 with
   // both sides' sign bits flipped, and mix32 inlined: int32 arithmetic throughout (a uint32
@@ -96,7 +104,7 @@ export function withDropoutSeed<T>(seed: number, fn: () => T): T {
 export function seededDropout<T extends tf.Tensor>(x: T, rate: number): T {
   checkRate(rate);
   if (rate === 0) return x;
-  const mask = dropoutMask(x.size, rate, active.seed, active.calls++);
+  const mask = dropoutMask(x.size, rate, active.seed, active.calls++, opOutput);
   return tf.tidy(() => tf.mul(x, tf.tensor(mask, x.shape, "float32")));
 }
 

@@ -16,6 +16,7 @@ import * as tf from "@tensorflow/tfjs";
 import { fastCpuDnnl } from "../tfjs/fast_cpu.ts";
 import { Scratch } from "../tfjs/kernels/cpu_access.ts";
 import { ones } from "../tfjs/kernels/elementwise.ts";
+import { opOutput, opValues } from "../tfjs/op_arrays.ts";
 
 /** Activation sizes of one call: batch, pixels per image, channels, groups. */
 interface Dims {
@@ -217,7 +218,7 @@ function groupNormForward(
     scale: new Float32Array(b * c),
     shift: new Float32Array(b * c),
   };
-  const y = new Float32Array(x.length);
+  const y = opOutput(x.length);
   const chunks = chunksOf(d), most = chunks[0][1] * c;
   const sums: [Float64Array, Float64Array] = [new Float64Array(most), new Float64Array(most)];
   const sumsOf = channelSums(d);
@@ -302,7 +303,7 @@ function groupNormGrads(
 ): [Float32Array, Float32Array, Float32Array] {
   const { hw, c, groups } = d;
   const cg = c / groups, n = hw * cg, per = hw * c;
-  const dx = new Float32Array(x.length);
+  const dx = opOutput(x.length);
   const dgamma = new Float64Array(c), dbeta = new Float64Array(c);
   const chunks = chunksOf(d);
   const cdAll = new Float64Array(chunks[0][1] * c), cxAll = new Float64Array(chunks[0][1] * c);
@@ -371,7 +372,7 @@ export function groupNormCpu(
   const [b, h, w, c] = x.shape;
   const d: Dims = { b, hw: h * w, c, groups };
   const op = tf.customGrad((xt, gt, bt, save) => {
-    const values = (t: unknown) => (t as tf.Tensor).dataSync() as Float32Array;
+    const values = (t: unknown) => opValues(t as tf.Tensor);
     const xv = values(xt);
     // The statistics are per (sample, group) and per (sample, channel): kept for the backward.
     const { y, nz } = groupNormForward(xv, values(gt), values(bt), d, epsilon, silu);

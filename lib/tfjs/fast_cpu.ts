@@ -13,7 +13,9 @@
  *   sums (a oneDNN reorder and ones-vector matmuls on large tensors).
  * Cases the fast kernels do not cover (NCHW, dilation > 1, non-float32, PReLU, unusual bias
  * shapes, non-broadcast batch dims) run the original tfjs kernels. Enabling also applies the
- * glibc malloc settings of lib/tfjs/malloc.ts to the process (`tuneMalloc: false` does not).
+ * glibc malloc settings of lib/tfjs/malloc.ts to the process (`tuneMalloc: false` does not),
+ * and makes the kernels write their outputs into the arrays of disposed tensors instead of
+ * new zero-filled ones (lib/tfjs/output_pool.ts; `outputPoolMiB: 0` turns that off).
  *
  * Usage: `enableFastCpu()` once, before or after `tf.setBackend("cpu")`; needs `--allow-ffi`
  * and libdnnl.so.2 or libopenblas.so.0. Without them it changes nothing and says why.
@@ -30,6 +32,7 @@ import { makeUnaryKernels, UNARY_KERNELS } from "./kernels/unary.ts";
 import { makeBatchNormKernels } from "./kernels/batch_norm.ts";
 import { makeResizeKernels } from "./kernels/resize.ts";
 import { tuneMalloc } from "./malloc.ts";
+import { outputPool, PoolState, setOutputPool } from "./output_pool.ts";
 
 /** Kernel names the fast path replaces on the "cpu" backend. */
 export const FAST_CPU_KERNELS: readonly string[] = [
@@ -70,6 +73,8 @@ export interface FastCpuStatus {
   readonly threads?: number;
   /** True when the glibc malloc settings were applied (lib/tfjs/malloc.ts). */
   readonly mallocTuned?: boolean;
+  /** Cap of the output pool (lib/tfjs/output_pool.ts), MiB; 0 when it is off. */
+  readonly outputPoolMiB?: number;
   /** Why the fast path is off (library missing, no --allow-ffi, ...). */
   readonly reason?: string;
 }
@@ -87,7 +92,15 @@ export interface FastCpuOptions {
   readonly threads?: number;
   /** Apply the glibc malloc settings of lib/tfjs/malloc.ts to this process (default true). */
   readonly tuneMalloc?: boolean;
+  /**
+   * MiB of disposed tensors' arrays kept for reuse as kernel outputs (lib/tfjs/output_pool.ts;
+   * default: env RDD_OUTPUT_POOL_MIB, else {@link DEFAULT_OUTPUT_POOL_MIB}); 0 turns it off.
+   */
+  readonly outputPoolMiB?: number;
 }
+
+/** Default cap of the output pool, MiB. */
+export const DEFAULT_OUTPUT_POOL_MIB = 1024;
 
 interface Active {
   blas: Blas;
@@ -109,6 +122,11 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
     options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)
   ) {
     throw new RangeError(`options.threads: expected an integer >= 1, got ${options.threads}`);
+  }
+  const poolMiB = options.outputPoolMiB ?? envNumber("RDD_OUTPUT_POOL_MIB") ??
+    DEFAULT_OUTPUT_POOL_MIB;
+  if (!(poolMiB >= 0)) {
+    throw new RangeError(`options.outputPoolMiB: expected a number >= 0, got ${poolMiB}`);
   }
   let blas: Blas;
   try {
@@ -153,7 +171,9 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
     dnnlPrimitives: dnnl !== undefined,
     threads: blas.threads(),
     mallocTuned: (options.tuneMalloc ?? true) && tuneMalloc(),
+    outputPoolMiB: poolMiB,
   };
+  setOutputPool(new PoolState(poolMiB * 2 ** 20));
   active = { blas, dnnl, stock, status };
   return status;
 }
@@ -165,6 +185,8 @@ export function disableFastCpu(): void {
     tf.unregisterKernel(name, "cpu");
     tf.registerKernel(config);
   }
+  outputPool()?.close();
+  setOutputPool(undefined);
   active.dnnl?.close();
   active.blas.close();
   active = undefined;
@@ -190,6 +212,12 @@ function readEnv(name: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The number in env `name`, or undefined when unset or empty. */
+function envNumber(name: string): number | undefined {
+  const env = readEnv(name);
+  return env ? Number(env) : undefined;
 }
 
 function defaultThreads(): number {

@@ -7,6 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { fastCpuDnnl } from "../tfjs/fast_cpu.ts";
 import { adamArrays } from "./adam_cpu.ts";
+import { opOutput, opValues } from "../tfjs/op_arrays.ts";
 
 /** Optimiser settings. `lr` is the peak learning rate (after warmup). */
 export interface OptimizerConfig {
@@ -155,10 +156,9 @@ export function adamStepLoop(
   v: tf.Variable,
   h: AdamHyper,
 ): void {
-  const wv = w.dataSync() as Float32Array, gv = grad.dataSync() as Float32Array;
-  const mv = m.dataSync() as Float32Array, vv = v.dataSync() as Float32Array;
+  const wv = opValues(w), gv = opValues(grad), mv = opValues(m), vv = opValues(v);
   const n = wv.length;
-  const nw = new Float32Array(n), nm = new Float32Array(n), nv = new Float32Array(n);
+  const nw = opOutput(n), nm = opOutput(n), nv = opOutput(n);
   adamArrays({ w: wv, g: gv, m: mv, v: vv, nw, nm, nv }, h, fastCpuDnnl());
   for (const [dst, arr] of [[w, nw], [m, nm], [v, nv]] as const) {
     const t = tf.tensor(arr, dst.shape, "float32");

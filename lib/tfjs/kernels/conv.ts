@@ -7,7 +7,15 @@ import type { Blas } from "./blas.ts";
 import { type ConvPass, type Dnnl, dnnlSupports } from "./dnnl.ts";
 import { col2imAdd, type ConvGeometry, im2col, isPointwise, patchSize } from "./im2col.ts";
 import { biasActivationInPlace, isFastActivation } from "./activation.ts";
-import { channelBias, cpuBackend, f32Values, type KernelArgs, Scratch } from "./cpu_access.ts";
+import {
+  channelBias,
+  cpuBackend,
+  type CpuBackendLike,
+  f32Values,
+  type KernelArgs,
+  Scratch,
+} from "./cpu_access.ts";
+import { type Alloc, freshArray, outputAlloc, outputArray } from "../output_pool.ts";
 import {
   isShiftable,
   shiftedBackpropFilter,
@@ -91,11 +99,12 @@ export function conv2dForward(
   w: Float32Array,
   g: ConvGeometry,
   chunkFloats = COL_CHUNK_FLOATS,
+  alloc: Alloc = freshArray,
 ): Float32Array {
-  if (isShiftable(g)) return shiftedForward(blas, scratch, x, w, g, chunkFloats);
+  if (isShiftable(g)) return shiftedForward(blas, scratch, x, w, g, chunkFloats, alloc);
   const K = patchSize(g);
   const pixels = g.outH * g.outW;
-  const y = new Float32Array(g.batch * pixels * g.outC);
+  const y = alloc(g.batch * pixels * g.outC);
   if (isPointwise(g)) {
     blas.sgemm(false, false, g.batch * pixels, g.outC, K, 1, x, K, w, g.outC, 0, y, g.outC);
     return y;
@@ -119,15 +128,17 @@ export function conv2dBackpropInput(
   w: Float32Array,
   g: ConvGeometry,
   chunkFloats = COL_CHUNK_FLOATS,
+  alloc: Alloc = freshArray,
 ): Float32Array {
-  if (isShiftable(g)) return shiftedBackpropInput(blas, scratch, dy, w, g, chunkFloats);
+  if (isShiftable(g)) return shiftedBackpropInput(blas, scratch, dy, w, g, chunkFloats, alloc);
   const K = patchSize(g);
   const pixels = g.outH * g.outW;
-  const dx = new Float32Array(g.batch * g.inH * g.inW * g.inC);
+  const dx = alloc(g.batch * g.inH * g.inW * g.inC);
   if (isPointwise(g)) {
     blas.sgemm(false, true, g.batch * pixels, K, g.outC, 1, dy, g.outC, w, g.outC, 0, dx, K);
     return dx;
   }
+  dx.fill(0); // col2imAdd accumulates
   const step = imagesPerChunk(g, chunkFloats);
   for (let b0 = 0; b0 < g.batch; b0 += step) {
     const nb = Math.min(step, g.batch - b0);
@@ -147,11 +158,12 @@ export function conv2dBackpropFilter(
   dy: Float32Array,
   g: ConvGeometry,
   chunkFloats = COL_CHUNK_FLOATS,
+  alloc: Alloc = freshArray,
 ): Float32Array {
-  if (isShiftable(g)) return shiftedBackpropFilter(blas, scratch, x, dy, g, chunkFloats);
+  if (isShiftable(g)) return shiftedBackpropFilter(blas, scratch, x, dy, g, chunkFloats, alloc);
   const K = patchSize(g);
   const pixels = g.outH * g.outW;
-  const dw = new Float32Array(K * g.outC);
+  const dw = alloc(K * g.outC);
   if (isPointwise(g)) {
     blas.sgemm(true, false, K, g.outC, g.batch * pixels, 1, x, K, dy, g.outC, 0, dw, g.outC);
     return dw;
@@ -194,8 +206,12 @@ export function makeConvKernels(
   const useDnnl = (pass: ConvPass, g: ConvGeometry, withBias = false) =>
     dnnl !== undefined && dnnlSupports(g) &&
     !INDIRECT_IMPL.test(dnnl.convImplementation(pass, g, withBias));
-  /** A new array of `size` floats filled by `run` when oneDNN runs `pass` of `g`, else undefined. */
+  /**
+   * An output array of `size` floats (lib/tfjs/output_pool.ts) filled by `run` when oneDNN runs
+   * `pass` of `g` (its primitives write every element), else undefined.
+   */
   const viaDnnl = (
+    be: CpuBackendLike,
     pass: ConvPass,
     g: ConvGeometry,
     size: number,
@@ -203,19 +219,26 @@ export function makeConvKernels(
     withBias = false,
   ) => {
     if (!useDnnl(pass, g, withBias)) return undefined;
-    const out = new Float32Array(size);
+    const out = outputArray(be, size);
     run(dnnl!, out);
     return out;
   };
-  const forward = (x: Float32Array, w: Float32Array, g: ConvGeometry, bias?: Float32Array) => {
+  const forward = (
+    be: CpuBackendLike,
+    x: Float32Array,
+    w: Float32Array,
+    g: ConvGeometry,
+    bias?: Float32Array,
+  ) => {
     const withBias = bias?.length === g.outC;
     return viaDnnl(
+      be,
       "fwd",
       g,
       g.batch * g.outH * g.outW * g.outC,
       (d, y) => d.forward(x, w, withBias ? bias : undefined, y, g),
       withBias,
-    ) ?? conv2dForward(blas, scratch, x, w, g);
+    ) ?? conv2dForward(blas, scratch, x, w, g, COL_CHUNK_FLOATS, outputAlloc(be));
   };
   const conv2D: KernelFunc = (args: KernelArgs) => {
     const be = cpuBackend(args);
@@ -223,7 +246,7 @@ export function makeConvKernels(
     const g = convGeometry(x.shape, filter.shape, args.attrs as unknown as ConvAttrs);
     const xv = f32Values(be, x), wv = f32Values(be, filter);
     if (!g || !xv || !wv) return stock.Conv2D(args);
-    return be.makeTensorInfo(outShape(g), "float32", forward(xv, wv, g));
+    return be.makeTensorInfo(outShape(g), "float32", forward(be, xv, wv, g));
   };
   const backpropInput: KernelFunc = (args: KernelArgs) => {
     const be = cpuBackend(args);
@@ -233,11 +256,12 @@ export function makeConvKernels(
     const dyv = f32Values(be, dy), wv = f32Values(be, filter);
     if (!g || !dyv || !wv) return stock.Conv2DBackpropInput(args);
     const dx = viaDnnl(
+      be,
       "bwd_data",
       g,
       g.batch * g.inH * g.inW * g.inC,
       (d, out) => d.backwardData(dyv, wv, out, g),
-    ) ?? conv2dBackpropInput(blas, scratch, dyv, wv, g);
+    ) ?? conv2dBackpropInput(blas, scratch, dyv, wv, g, COL_CHUNK_FLOATS, outputAlloc(be));
     return be.makeTensorInfo([g.batch, g.inH, g.inW, g.inC], "float32", dx);
   };
   const backpropFilter: KernelFunc = (args: KernelArgs) => {
@@ -248,11 +272,12 @@ export function makeConvKernels(
     const xv = f32Values(be, x), dyv = f32Values(be, dy);
     if (!g || !xv || !dyv) return stock.Conv2DBackpropFilter(args);
     const dw = viaDnnl(
+      be,
       "bwd_weights",
       g,
       g.kH * g.kW * g.inC * g.outC,
       (d, out) => d.backwardWeights(xv, dyv, out, g),
-    ) ?? conv2dBackpropFilter(blas, scratch, xv, dyv, g);
+    ) ?? conv2dBackpropFilter(blas, scratch, xv, dyv, g, COL_CHUNK_FLOATS, outputAlloc(be));
     return be.makeTensorInfo([g.kH, g.kW, g.inC, g.outC], "float32", dw);
   };
   const fused: KernelFunc = (args: KernelArgs) => {
@@ -272,7 +297,7 @@ export function makeConvKernels(
     if (!g || !xv || !wv || !bv.ok || preluActivationWeights || !isFastActivation(act)) {
       return stock.FusedConv2D(args);
     }
-    const y = forward(xv, wv, g, bv.values);
+    const y = forward(be, xv, wv, g, bv.values);
     const fusedBias = bv.values?.length === g.outC && useDnnl("fwd", g, true);
     biasActivationInPlace(y, g.outC, fusedBias ? undefined : bv.values, act, attrs.leakyreluAlpha);
     return be.makeTensorInfo(outShape(g), "float32", y);

@@ -13,6 +13,7 @@ import { forEachRow, maskedStrides, mergeAxes } from "./strided.ts";
 import { cpuBackend, f32Values, type KernelArgs } from "./cpu_access.ts";
 import type { Dnnl, DnnlBinary } from "./dnnl.ts";
 import type { Blas } from "./blas.ts";
+import { type Alloc, freshArray, outputAlloc, outputArray } from "../output_pool.ts";
 
 /**
  * Outputs smaller than this many elements stay on the JS loops: a oneDNN primitive is created
@@ -89,6 +90,7 @@ export function broadcastBinary(
   aShape: readonly number[],
   b: Float32Array,
   bShape: readonly number[],
+  alloc: Alloc = freshArray,
 ): { values: Float32Array; shape: number[] } {
   const shape = broadcast_util.assertAndGetBroadcastShape(aShape as number[], bShape as number[]);
   const r = shape.length;
@@ -96,7 +98,7 @@ export function broadcastBinary(
   const as = pad(aShape), bs = pad(bShape);
   const kinds = shape.map((_, i) => `${as[i] === 1 ? 0 : 1}${bs[i] === 1 ? 0 : 1}`);
   const m = mergeAxes(shape, kinds);
-  const out = new Float32Array(util.sizeFromShape(shape));
+  const out = alloc(util.sizeFromShape(shape));
   if (out.length === 0) return { values: out, shape };
   atLeast2(m.sizes, m.kinds, "11");
   const sa = maskedStrides(m.sizes, m.kinds.map((k) => k[0] === "1"));
@@ -247,6 +249,7 @@ function dnnlBinary(
   aShape: readonly number[],
   b: Float32Array,
   bShape: readonly number[],
+  alloc: Alloc,
 ): { values: Float32Array; shape: number[] } | undefined {
   const shape = broadcast_util.assertAndGetBroadcastShape(aShape as number[], bShape as number[]);
   const size = util.sizeFromShape(shape);
@@ -257,11 +260,11 @@ function dnnlBinary(
   const m = mergeAxes(shape, shape.map((_, i) => `${as[i] === 1 ? 0 : 1}${bs[i] === 1 ? 0 : 1}`));
   const full = (k: number) => m.kinds.every((kind) => kind[k] === "1");
   const small = (k: number) => m.sizes.map((n, i) => (m.kinds[i][k] === "1" ? n : 1));
-  const values = new Float32Array(size);
-  if (full(0)) dnnl.binary(op, a, b, small(1), values, m.sizes);
-  else if (full(1) && (op === "add" || op === "mul")) {
-    dnnl.binary(op, b, a, small(0), values, m.sizes);
-  } else return undefined;
+  const aFull = full(0);
+  if (!aFull && !(full(1) && (op === "add" || op === "mul"))) return undefined;
+  const values = alloc(size);
+  if (aFull) dnnl.binary(op, a, b, small(1), values, m.sizes);
+  else dnnl.binary(op, b, a, small(0), values, m.sizes);
   return { values, shape };
 }
 
@@ -400,9 +403,10 @@ export function makeElementwiseKernels(
       const av = f32Values(be, a), bv = f32Values(be, b);
       if (!av || !bv) return stock[name](args);
       // oneDNN 2.x has no squared-difference algorithm: that one is a JS loop
-      const native = op !== "sqdiff" && dnnl && dnnlBinary(dnnl, op, av, a.shape, bv, b.shape);
-      const { values, shape } = native ||
-        broadcastBinary(op, av, a.shape, bv, b.shape);
+      const alloc = outputAlloc(be);
+      const native = op !== "sqdiff" && dnnl &&
+        dnnlBinary(dnnl, op, av, a.shape, bv, b.shape, alloc);
+      const { values, shape } = native || broadcastBinary(op, av, a.shape, bv, b.shape, alloc);
       return be.makeTensorInfo(shape, "float32", values);
     };
   }
@@ -450,7 +454,7 @@ export function makeElementwiseKernels(
     const n = logits.shape[r - 1];
     let y: Float32Array;
     if (dnnl && xv.length > 0) {
-      y = new Float32Array(xv.length);
+      y = outputArray(be, xv.length);
       dnnl.softmax(xv, y, n);
     } else {
       y = softmaxLastAxis(xv, n);

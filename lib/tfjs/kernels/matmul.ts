@@ -4,6 +4,7 @@ import type { Blas } from "./blas.ts";
 import type { Dnnl } from "./dnnl.ts";
 import { biasActivationInPlace, isFastActivation } from "./activation.ts";
 import { channelBias, cpuBackend, f32Values, type KernelArgs } from "./cpu_access.ts";
+import { type Alloc, freshArray, outputAlloc } from "../output_pool.ts";
 
 /** Batch size from which equal batches run as one oneDNN matmul instead of a GEMM each. */
 const DNNL_MATMUL_MIN_BATCH = 2;
@@ -72,13 +73,21 @@ export function batchMatMul(
   transA: boolean,
   transB: boolean,
   bias?: Float32Array,
+  alloc: Alloc = freshArray,
 ): Float32Array {
   const { batchA, batchB, m, n, k } = p;
   const { blas, dnnl } = libs;
   const batch = Math.max(batchA, batchB);
-  const out = new Float32Array(batch * m * n);
+  if (k === 0) {
+    // An empty inner dimension: zeros (+ bias). BLAS rejects lda = 0.
+    const zeros = new Float32Array(batch * m * n);
+    if (bias) prefillRows(zeros, bias, n);
+    return zeros;
+  }
+  // Every path below writes every value (oneDNN, GEMMs with beta 0 or onto prefilled rows).
+  const out = alloc(batch * m * n);
   const lda = transA ? m : k, ldb = transB ? k : n;
-  if (dnnl && batchA === batchB && batch >= DNNL_MATMUL_MIN_BATCH && m * n * k > 0) {
+  if (dnnl && batchA === batchB && batch >= DNNL_MATMUL_MIN_BATCH && m * n > 0) {
     dnnl.matmul(a, b, out, { batch, m, n, k }, transA, transB);
     if (bias) biasActivationInPlace(out, n, bias, "linear");
     return out;
@@ -139,7 +148,8 @@ export function makeMatMulKernels(
       return stock[name](args);
     }
     const fused = name === "_FusedMatMul" && p.n > 0;
-    const out = batchMatMul(libs, av, bv, p, transA, transB, fused ? biasV.values : undefined);
+    const addend = fused ? biasV.values : undefined;
+    const out = batchMatMul(libs, av, bv, p, transA, transB, addend, outputAlloc(be));
     if (fused) biasActivationInPlace(out, p.n, undefined, act, attrs.leakyreluAlpha);
     return be.makeTensorInfo(p.outShape, "float32", out);
   };

@@ -13,6 +13,7 @@ import type { KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { cpuBackend, f32Values, type KernelArgs, Scratch } from "./cpu_access.ts";
 import type { Dnnl } from "./dnnl.ts";
 import { DNNL_MIN_ELEMENTS, ones } from "./elementwise.ts";
+import { type Alloc, freshArray, outputAlloc } from "../output_pool.ts";
 
 /**
  * x [B, H, W, C] -> [B, fH, fW, C], each pixel repeated in an f x f block. With `dnnl`, one
@@ -25,9 +26,10 @@ export function upsampleNearest(
   shape: readonly number[],
   f: number,
   dnnl?: Dnnl,
+  alloc: Alloc = freshArray,
 ): Float32Array {
   const [b, h, w, c] = shape;
-  const out = new Float32Array(b * h * f * w * f * c);
+  const out = alloc(b * h * f * w * f * c);
   const rowLen = w * f * c;
   if (dnnl) {
     dnnl.copy(x, [w * c, 0, c, 0, 1], out, [f * rowLen, rowLen, f * c, c, 1], [b * h, f, w, f, c]);
@@ -62,9 +64,11 @@ export function upsampleNearestGrad(
   shape: readonly number[],
   f: number,
   dnnl?: Dnnl,
+  alloc: Alloc = freshArray,
 ): Float32Array {
   const [b, h, w, c] = shape;
-  const dx = new Float32Array(b * h * w * c);
+  // The matmuls write every value; the JS loop accumulates into zeros.
+  const dx = dnnl ? alloc(b * h * w * c) : new Float32Array(b * h * w * c);
   if (dnnl) {
     const rows = rowSums.get(b * h * w * f * c);
     const one = (n: number) => ones(n).subarray(0, n);
@@ -120,7 +124,7 @@ export function makeResizeKernels(
       if (!xv || a.alignCorners || a.halfPixelCenters || f === 0) {
         return stock.ResizeNearestNeighbor(args);
       }
-      const out = upsampleNearest(xv, images.shape, f, dnnlFor(xv.length));
+      const out = upsampleNearest(xv, images.shape, f, dnnlFor(xv.length), outputAlloc(be));
       return be.makeTensorInfo([b, oh, ow, c], "float32", out);
     },
     ResizeNearestNeighborGrad: (args: KernelArgs) => {
@@ -133,7 +137,7 @@ export function makeResizeKernels(
       if (!dv || a.alignCorners || a.halfPixelCenters || f === 0) {
         return stock.ResizeNearestNeighborGrad(args);
       }
-      const dx = upsampleNearestGrad(dv, images.shape, f, dnnlFor(dv.length));
+      const dx = upsampleNearestGrad(dv, images.shape, f, dnnlFor(dv.length), outputAlloc(be));
       return be.makeTensorInfo([...images.shape], "float32", dx);
     },
   };

@@ -8,6 +8,7 @@
 import type { Blas } from "./blas.ts";
 import type { ConvGeometry } from "./im2col.ts";
 import type { Scratch } from "./cpu_access.ts";
+import { type Alloc, freshArray } from "../output_pool.ts";
 
 /** Default floats per padded chunk (64 MiB); a chunk always holds at least one image. */
 export const PAD_CHUNK_FLOATS = 16 * 1024 * 1024;
@@ -102,9 +103,10 @@ export function shiftedForward(
   w: Float32Array,
   g: ConvGeometry,
   chunkFloats = PAD_CHUNK_FLOATS,
+  alloc: Alloc = freshArray,
 ): Float32Array {
   const p = padded(g, chunkFloats), c = g.inC, o = g.outC, taps = g.kH * g.kW;
-  const y = new Float32Array(g.batch * g.outH * g.outW * o);
+  const y = alloc(g.batch * g.outH * g.outW * o);
   for (let b0 = 0; b0 < g.batch; b0 += p.step) {
     const nb = Math.min(p.step, g.batch - b0), rows = p.rows(nb);
     const xp = scratch[0].get(nb * p.hp * p.wp * c);
@@ -127,9 +129,11 @@ export function shiftedBackpropInput(
   w: Float32Array,
   g: ConvGeometry,
   chunkFloats = PAD_CHUNK_FLOATS,
+  alloc: Alloc = freshArray,
 ): Float32Array {
   const p = padded(g, chunkFloats), c = g.inC, o = g.outC, taps = g.kH * g.kW;
-  const dx = new Float32Array(g.batch * g.inH * g.inW * c);
+  // zeroed: the copy back from the padded chunks may leave border pixels untouched
+  const dx = alloc(g.batch * g.inH * g.inW * c).fill(0);
   for (let b0 = 0; b0 < g.batch; b0 += p.step) {
     const nb = Math.min(p.step, g.batch - b0), rows = p.rows(nb);
     const dxp = scratch[0].get(nb * p.hp * p.wp * c).fill(0);
@@ -152,9 +156,10 @@ export function shiftedBackpropFilter(
   dy: Float32Array,
   g: ConvGeometry,
   chunkFloats = PAD_CHUNK_FLOATS,
+  alloc: Alloc = freshArray,
 ): Float32Array {
   const p = padded(g, chunkFloats), c = g.inC, o = g.outC, taps = g.kH * g.kW;
-  const dw = new Float32Array(taps * c * o);
+  const dw = alloc(taps * c * o);
   for (let b0 = 0; b0 < g.batch; b0 += p.step) {
     const nb = Math.min(p.step, g.batch - b0), rows = p.rows(nb);
     const xp = scratch[0].get(nb * p.hp * p.wp * c);

@@ -12,6 +12,7 @@ import {
 import { copyRun, forEachRow, maskedStrides } from "./strided.ts";
 import { cpuBackend, type CpuBackendLike, f32Values, type KernelArgs } from "./cpu_access.ts";
 import type { Dnnl } from "./dnnl.ts";
+import { type Alloc, freshArray, outputAlloc } from "../output_pool.ts";
 
 /**
  * A strided n-d copy: for every index i of the box `dims`, dst[Σ i_k dstStrides_k] =
@@ -67,6 +68,7 @@ export function sliceBox(
   begin: readonly number[],
   size: readonly number[],
   copy: BoxCopy = jsBoxCopy,
+  alloc: Alloc = freshArray,
 ): Float32Array {
   if (begin.length !== shape.length || size.length !== shape.length) {
     throw new RangeError(
@@ -80,7 +82,7 @@ export function sliceBox(
       );
     }
   });
-  const out = new Float32Array(util.sizeFromShape(size as number[]));
+  const out = alloc(util.sizeFromShape(size as number[]));
   if (out.length === 0) return out;
   const xStrides = maskedStrides(shape, shape.map(() => true));
   const start = begin.reduce((p, b, i) => p + b * xStrides[i], 0);
@@ -99,13 +101,13 @@ export function padConstant(
   paddings: readonly (readonly [number, number])[],
   value: number,
   copy: BoxCopy = jsBoxCopy,
+  alloc: Alloc = freshArray,
 ): { values: Float32Array; shape: number[] } {
   if (paddings.length !== shape.length || paddings.some(([b, a]) => !(b >= 0 && a >= 0))) {
     throw new RangeError(`paddings: expected ${shape.length} non-negative [before, after] pairs`);
   }
   const outShape = shape.map((s, i) => s + paddings[i][0] + paddings[i][1]);
-  const out = new Float32Array(util.sizeFromShape(outShape));
-  if (value !== 0) out.fill(value);
+  const out = alloc(util.sizeFromShape(outShape)).fill(value);
   if (x.length === 0) return { values: out, shape: outShape };
   const outStrides = maskedStrides(outShape, outShape.map(() => true));
   const start = paddings.reduce((p, [b], i) => p + b * outStrides[i], 0);
@@ -121,7 +123,8 @@ function sliceInfo(
   copy: BoxCopy,
 ): TensorInfo {
   const xv = f32Values(be, x)!;
-  return be.makeTensorInfo(size, "float32", sliceBox(xv, x.shape, begin, size, copy));
+  const values = sliceBox(xv, x.shape, begin, size, copy, outputAlloc(be));
+  return be.makeTensorInfo(size, "float32", values);
 }
 
 /**
@@ -133,6 +136,7 @@ export function concatAxis(
   shapes: readonly (readonly number[])[],
   axis: number,
   copy: BoxCopy = jsBoxCopy,
+  alloc: Alloc = freshArray,
 ): { values: Float32Array; shape: number[] } {
   const shape = backend_util.computeOutShape(shapes as number[][], axis);
   shapes.forEach((s, i) => {
@@ -140,7 +144,7 @@ export function concatAxis(
       throw new RangeError(`shapes[${i}]: expected [${shape}] except on axis ${axis}, got [${s}]`);
     }
   });
-  const values = new Float32Array(util.sizeFromShape(shape));
+  const values = alloc(util.sizeFromShape(shape));
   const outer = util.sizeFromShape(shape.slice(0, axis));
   const row = util.sizeFromShape(shape.slice(axis));
   let offset = 0;
@@ -164,6 +168,7 @@ export function transposeAxes(
   shape: readonly number[],
   perm: readonly number[],
   copy: BoxCopy = jsBoxCopy,
+  alloc: Alloc = freshArray,
 ): { values: Float32Array; shape: number[] } {
   const sorted = [...perm].sort((a, b) => a - b);
   if (perm.length !== shape.length || sorted.some((p, i) => p !== i)) {
@@ -171,7 +176,7 @@ export function transposeAxes(
   }
   const outShape = perm.map((p) => shape[p]);
   const xStrides = maskedStrides(shape, shape.map(() => true));
-  const values = new Float32Array(x.length);
+  const values = alloc(x.length);
   if (x.length === 0) return { values, shape: outShape };
   const outStrides = maskedStrides(outShape, outShape.map(() => true));
   copy(x, perm.map((p) => xStrides[p]), values, outStrides, outShape);
@@ -250,7 +255,13 @@ export function makeSliceKernels(
       if (xs.length === 0 || values.some((v) => !v)) return stock.Concat(args);
       const { axis } = args.attrs as unknown as { axis: number | number[] };
       const ax = util.parseAxisParam(axis, xs[0].shape)[0];
-      const out = concatAxis(values as Float32Array[], xs.map((x) => x.shape), ax, copy);
+      const out = concatAxis(
+        values as Float32Array[],
+        xs.map((x) => x.shape),
+        ax,
+        copy,
+        outputAlloc(be),
+      );
       return be.makeTensorInfo(out.shape, "float32", out.values);
     },
     PadV2: (args: KernelArgs) => {
@@ -262,7 +273,14 @@ export function makeSliceKernels(
       };
       const xv = f32Values(be, x);
       if (!xv) return stock.PadV2(args);
-      const { values, shape } = padConstant(xv, x.shape, paddings, constantValue, copy);
+      const { values, shape } = padConstant(
+        xv,
+        x.shape,
+        paddings,
+        constantValue,
+        copy,
+        outputAlloc(be),
+      );
       return be.makeTensorInfo(shape, "float32", values);
     },
     Slice: (args: KernelArgs) => {
@@ -304,7 +322,7 @@ export function makeSliceKernels(
       const xv = f32Values(be, x);
       if (!xv) return stock.Transpose(args);
       const { perm } = args.attrs as unknown as { perm: number[] };
-      const out = transposeAxes(xv, x.shape, perm, copy);
+      const out = transposeAxes(xv, x.shape, perm, copy, outputAlloc(be));
       return be.makeTensorInfo(out.shape, "float32", out.values);
     },
     SplitV: (args: KernelArgs) => {

@@ -9,6 +9,7 @@ import type { KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { cpuBackend, f32Values, type KernelArgs } from "./cpu_access.ts";
 import type { Dnnl, DnnlEltwise } from "./dnnl.ts";
 import { DNNL_MIN_ELEMENTS, ones } from "./elementwise.ts";
+import { type Alloc, outputAlloc } from "../output_pool.ts";
 
 /** Logistic sigmoid 1 / (1 + exp(-x)), elementwise (float32 out). */
 export function sigmoid(x: Float32Array): Float32Array {
@@ -43,7 +44,11 @@ export function makeUnaryKernels(
   stock: Record<string, KernelFunc>,
   dnnl: Dnnl | undefined,
 ): Record<string, KernelFunc> {
-  const unary = (name: string, f: (x: Float32Array, args: KernelArgs) => Float32Array) =>
+  /** A kernel computing `f(x, args, alloc)`; `alloc` makes arrays `f` fills completely. */
+  const unary = (
+    name: string,
+    f: (x: Float32Array, args: KernelArgs, alloc: Alloc) => Float32Array,
+  ) =>
   (
     args: KernelArgs,
   ) => {
@@ -51,24 +56,24 @@ export function makeUnaryKernels(
     const { x } = args.inputs as { x: TensorInfo };
     const xv = f32Values(be, x);
     if (!xv) return stock[name](args);
-    return be.makeTensorInfo(x.shape, "float32", f(xv, args));
+    return be.makeTensorInfo(x.shape, "float32", f(xv, args, outputAlloc(be)));
   };
   const kernels: Record<string, KernelFunc> = {};
   for (const [name, f] of Object.entries(NATIVE)) {
-    kernels[name] = unary(name, (x) => {
+    kernels[name] = unary(name, (x, _, alloc) => {
       if (!dnnl || x.length < DNNL_MIN_ELEMENTS) return JS[f](x);
-      const y = new Float32Array(x.length);
+      const y = alloc(x.length);
       dnnl.eltwise(f, x, y);
       return y;
     });
   }
-  kernels.Step = unary("Step", (x, args) => {
+  kernels.Step = unary("Step", (x, args, alloc) => {
     const alpha = (args.attrs as { alpha: number }).alpha;
     if (dnnl && alpha === 0 && x.length >= DNNL_MIN_ELEMENTS) {
       // ReLU's derivative, 1 where x > 0 else 0, as oneDNN's ReLU backward of ones; it maps
       // NaN to 0, so a sum of x (NaN when any x is, or both infinities are) sends such
       // inputs to the exact loop. A branchy JS loop costs ~7 ns a value on random signs.
-      const y = new Float32Array(x.length), sum = new Float32Array(1);
+      const y = alloc(x.length), sum = new Float32Array(1);
       dnnl.eltwiseBackward("relu", x, ones(x.length).subarray(0, x.length), y);
       dnnl.reduce("sum", x, [x.length], sum, [1]);
       if (sum[0] === sum[0]) return y;
