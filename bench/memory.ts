@@ -1,15 +1,17 @@
 /**
  * Memory over a long training run: trains a UNet on the fast CPU path for N steps (default
  * 500; toolkit Adam, fixed random batch) and prints, every `--every` steps, the resident set
- * size (RSS), the V8 heap and the tfjs live tensor count and bytes. Flat columns after warm-up
- * mean no leak. Ends with the peak RSS and the RSS / tensor drift between the first report
- * after warm-up and the last.
+ * size (RSS), the V8 heap, the tfjs live tensor count and bytes, and the bytes the output pool
+ * holds for reuse (lib/tfjs/output_pool.ts) with the arrays it has allocated so far. Flat
+ * columns after warm-up mean no leak. Ends with the peak RSS and the RSS / tensor drift between
+ * the first report after warm-up and the last.
  *
  * Usage: deno task bench:memory [--config tiny|mnist|cifar10] [--batch 8] [--steps 500]
  *        [--every 50]
  */
 import * as tf from "@tensorflow/tfjs";
 import { enableFastCpu } from "../lib/tfjs/fast_cpu.ts";
+import { outputPool } from "../lib/tfjs/output_pool.ts";
 import { type CommandSpec, type FlagValues, runCommand } from "../lib/cli/args.ts";
 import { BENCH_UNETS, benchUNet } from "./configs.ts";
 import { unetBench } from "./unet_step.ts";
@@ -43,8 +45,10 @@ async function main(
   console.log(
     `${name} UNet, batch ${batch}, ${steps} steps, fast cpu ${status.enabled ? "on" : "off"}`,
   );
-  console.log("| step | loss | RSS MiB | V8 heap MiB | tensors | tensor MiB |");
-  console.log("|---|---|---|---|---|---|");
+  console.log(
+    "| step | loss | RSS MiB | V8 heap MiB | tensors | tensor MiB | pool MiB | pool allocated |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|");
   const rows: { rss: number; tensors: number }[] = [];
   let peak = 0;
   for (let step = 1; step <= steps; step++) {
@@ -54,10 +58,13 @@ async function main(
     if (step % every === 0 || step === 1) {
       const tm = tf.memory();
       rows.push({ rss: mem.rss, tensors: tm.numTensors });
+      const pool = outputPool()?.stats();
       console.log(
         `| ${step} | ${loss.toFixed(4)} | ${mib(mem.rss)} | ${
           mib(mem.heapUsed)
-        } | ${tm.numTensors} | ${mib(tm.numBytes)} |`,
+        } | ${tm.numTensors} | ${mib(tm.numBytes)} | ${pool ? mib(pool.heldBytes) : "-"} | ${
+          pool?.allocated ?? "-"
+        } |`,
       );
     }
   }
