@@ -53,7 +53,6 @@ export class PoolState {
   readonly #owned = new WeakMap<ArrayBufferLike, Float32Array>();
   /** Owned arrays that are the values of a live data entry. */
   readonly #stored = new WeakSet<Float32Array>();
-  readonly #hooked = new WeakSet<object>();
   #stats: PoolStats = { reused: 0, allocated: 0, escaped: 0, heldBytes: 0 };
   #closed = false;
   readonly #poison: boolean;
@@ -74,11 +73,13 @@ export class PoolState {
   /**
    * An array of `n` floats whose contents are unspecified (a recycled one when the pool holds
    * one of that length), for a kernel of `backend` that overwrites every element before the
-   * array becomes a tensor's values. Hooks the backend on first use.
+   * array becomes a tensor's values. Hooks the backend on first use; only the current pool
+   * ({@link setOutputPool}) tracks what becomes of the arrays, so a pool recycles only while it
+   * is current.
    */
   take(backend: PoolableBackend, n: number): Float32Array {
     if (n < POOL_MIN_FLOATS || this.#capBytes === 0 || this.#closed) return new Float32Array(n);
-    this.#hook(backend);
+    hookBackend(backend);
     const bin = this.#bins.get(n);
     const a = bin?.pop();
     if (a) {
@@ -99,12 +100,32 @@ export class PoolState {
 
   /**
    * Drops every held array (they become garbage) and stops recycling: `take` allocates fresh
-   * arrays from now on; the hooks stay on the backends as pass-throughs.
+   * arrays from now on.
    */
   close(): void {
     this.#closed = true;
     this.#bins.clear();
     this.#stats.heldBytes = 0;
+  }
+
+  /** Hook: `v` became the values of a data entry (`data.set`). */
+  noteStored(v: unknown): void {
+    const owner = this.#ownerOf(v);
+    if (!owner) return;
+    if (owner !== v || this.#stored.has(owner)) this.#escape(owner);
+    else this.#stored.add(owner);
+  }
+
+  /** Hook: the values `v` of an entry were given to a caller (`readSync` / `read`). */
+  noteRead(v: unknown): void {
+    const owner = this.#ownerOf(v);
+    if (owner) this.#escape(owner);
+  }
+
+  /** Hook: the entry whose values were `v` was released (its reference count reached 0). */
+  noteReleased(v: unknown): void {
+    const owner = this.#ownerOf(v);
+    if (owner && owner === v && this.#stored.delete(owner)) this.#put(owner);
   }
 
   #escape(a: Float32Array): void {
@@ -114,37 +135,6 @@ export class PoolState {
   /** The owned array whose buffer `v` is on, or undefined. */
   #ownerOf(v: unknown): Float32Array | undefined {
     return ArrayBuffer.isView(v) ? this.#owned.get(v.buffer) : undefined;
-  }
-
-  #hook(be: PoolableBackend): void {
-    if (this.#hooked.has(be)) return;
-    this.#hooked.add(be);
-    const data = be.data;
-    const set = data.set.bind(data);
-    data.set = (dataId, value) => {
-      const owner = this.#ownerOf(value.values);
-      if (owner) {
-        if (owner !== value.values || this.#stored.has(owner)) this.#escape(owner);
-        else this.#stored.add(owner);
-      }
-      set(dataId, value);
-    };
-    const readSync = be.readSync.bind(be);
-    const valuesOf = (dataId: object) => data.has(dataId) ? data.get(dataId)?.values : undefined;
-    be.readSync = (dataId) => {
-      const owner = this.#ownerOf(valuesOf(dataId));
-      if (owner) this.#escape(owner);
-      return readSync(dataId);
-    };
-    const disposeData = be.disposeData.bind(be);
-    be.disposeData = (dataId, force) => {
-      const owner = this.#ownerOf(valuesOf(dataId));
-      const released = disposeData(dataId, force);
-      if (owner && released && !data.has(dataId) && this.#stored.delete(owner)) {
-        this.#put(owner);
-      }
-      return released;
-    };
   }
 
   #put(a: Float32Array): void {
@@ -161,6 +151,35 @@ export class PoolState {
 }
 
 let current: PoolState | undefined;
+const hooked = new WeakSet<object>();
+
+/**
+ * Wraps `be`'s `data.set`, `readSync` and `disposeData` (once per backend instance) to report
+ * to the current pool what becomes of its arrays.
+ */
+function hookBackend(be: PoolableBackend): void {
+  if (hooked.has(be)) return;
+  hooked.add(be);
+  const data = be.data;
+  const valuesOf = (dataId: object) => data.has(dataId) ? data.get(dataId)?.values : undefined;
+  const set = data.set.bind(data);
+  data.set = (dataId, value) => {
+    current?.noteStored(value.values);
+    set(dataId, value);
+  };
+  const readSync = be.readSync.bind(be);
+  be.readSync = (dataId) => {
+    current?.noteRead(valuesOf(dataId));
+    return readSync(dataId);
+  };
+  const disposeData = be.disposeData.bind(be);
+  be.disposeData = (dataId, force) => {
+    const values = valuesOf(dataId);
+    const released = disposeData(dataId, force);
+    if (released && !data.has(dataId)) current?.noteReleased(values);
+    return released;
+  };
+}
 
 /** Makes `pool` the one {@link outputArray} takes from (undefined: none). */
 export function setOutputPool(pool: PoolState | undefined): void {
