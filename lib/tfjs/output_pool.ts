@@ -14,6 +14,7 @@
  * the other backends return to callers), stored for a second data entry, or viewed by another
  * entry (a stock kernel's zero-copy slice). Arrays users pass to `tf.tensor` are never taken
  * in, since the pool never handed them out.
+ * @module
  */
 
 /** The part of tfjs' CPU backend the pool hooks into (methods replaced on the instance). */
