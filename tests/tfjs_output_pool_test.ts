@@ -143,7 +143,13 @@ Deno.test("output pool: poison fills recycled arrays with NaN", async () => {
 
 Deno.test("fast cpu: enable sets up the output pool with the cap it is given", () => {
   disableFastCpu();
-  assertThrows(() => enableFastCpu({ outputPoolMiB: -1 }), RangeError, "outputPoolMiB");
+  assertThrows(() => enableFastCpu({ outputPoolMiB: -1 }), RangeError, "options.outputPoolMiB");
+  Deno.env.set("RDD_OUTPUT_POOL_MIB", "lots");
+  try {
+    assertThrows(() => enableFastCpu(), RangeError, "env RDD_OUTPUT_POOL_MIB");
+  } finally {
+    Deno.env.delete("RDD_OUTPUT_POOL_MIB");
+  }
   const status = enableFastCpu({ outputPoolMiB: 16 });
   assert(status.enabled, status.reason);
   assertEquals(status.outputPoolMiB, 16);

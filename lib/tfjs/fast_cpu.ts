@@ -126,7 +126,10 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
   const poolMiB = options.outputPoolMiB ?? envNumber("RDD_OUTPUT_POOL_MIB") ??
     DEFAULT_OUTPUT_POOL_MIB;
   if (!(poolMiB >= 0)) {
-    throw new RangeError(`options.outputPoolMiB: expected a number >= 0, got ${poolMiB}`);
+    const source = options.outputPoolMiB === undefined
+      ? "env RDD_OUTPUT_POOL_MIB"
+      : "options.outputPoolMiB";
+    throw new RangeError(`${source}: expected a number >= 0, got ${poolMiB}`);
   }
   let blas: Blas;
   try {

@@ -6,19 +6,17 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { outputArray } from "./output_pool.ts";
-
-interface CpuStorage {
-  data?: { has(dataId: object): boolean; get(dataId: object): { values?: unknown } };
-}
+import { type CpuBackendLike, f32Values } from "./kernels/cpu_access.ts";
 
 /**
  * The float32 values of `t`, for a custom op that uses them only while it runs (it must not
  * keep them past the tensor's disposal): the CPU backend's own array, else `dataSync()`.
  */
 export function opValues(t: tf.Tensor): Float32Array {
-  const data = tf.getBackend() === "cpu" ? (tf.backend() as CpuStorage).data : undefined;
-  const v = data?.has(t.dataId) ? data.get(t.dataId).values : undefined;
-  return v instanceof Float32Array ? v : t.dataSync() as Float32Array;
+  const own = tf.getBackend() === "cpu"
+    ? f32Values(tf.backend() as unknown as CpuBackendLike, t)
+    : undefined;
+  return own ?? t.dataSync() as Float32Array;
 }
 
 /**
