@@ -29,7 +29,14 @@ const TRAIN_BATCH = 32;
 const TORCH_PYTHON = "/usr/bin/python3";
 const here = new URL(".", import.meta.url);
 /** Permissions of the measuring Deno processes. */
-const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"];
+const PERMS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-ffi",
+  "--allow-sys",
+  "--allow-run=cc",
+];
 
 /** One timed case. */
 interface Case {

@@ -14,6 +14,7 @@ import {
   withDropoutSeed,
 } from "../lib/models/dropout.ts";
 import { selectBackend } from "../lib/tfjs/backend.ts";
+import { disableFastCpu, enableFastCpu, fastCpuNative } from "../lib/tfjs/fast_cpu.ts";
 
 await tf.setBackend("cpu");
 
@@ -37,25 +38,49 @@ Deno.test("dropoutMask: keep rate, values and independence of neighbours", () =>
   }
 });
 
-Deno.test("dropoutMask: element i is kept iff the uint32 hash of (seed, call, i) >= rate * 2^32", () => {
-  // The documented stream, written plainly with uint32 values (the kernel works in int32), so
-  // that an optimisation of the loop cannot change the masks of recorded runs.
-  const mix = (x: number) => {
-    x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
-    x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
-    return (x ^ (x >>> 16)) >>> 0;
-  };
-  const golden = 0x9e3779b9;
-  for (
-    const [rate, seed, call] of [[0.1, 7, 0], [0.5, 2 ** 32 - 1, 3], [0.9, 0, 11], [1e-9, 5, 1]]
-  ) {
-    const key = mix((seed >>> 0) ^ mix(Math.imul(call + 1, golden)));
-    const scale = Math.fround(1 / (1 - rate));
-    const m = dropoutMask(5000, rate, seed, call);
-    m.forEach((v, i) => {
-      const kept = mix(key + Math.imul(i, golden)) >= Math.round(rate * 2 ** 32);
-      assertEquals(v, kept ? scale : 0, `rate ${rate} element ${i}`);
-    });
+/** Runs `check` with the JS loop, then with the fast CPU path's native kernel. */
+function onBothPaths(check: (path: string) => void): void {
+  check("js");
+  const status = enableFastCpu();
+  try {
+    assert(fastCpuNative(), `native kernels: ${status.nativeReason}`);
+    check("native");
+  } finally {
+    disableFastCpu();
+  }
+}
+
+Deno.test("dropoutMask: element i is kept iff the uint32 hash of (seed, call, i) >= rate * 2^32 (JS and native)", () =>
+  onBothPaths((path) => {
+    // The documented stream, written plainly with uint32 values (the kernel works in int32), so
+    // that an optimisation of the loop cannot change the masks of recorded runs.
+    const mix = (x: number) => {
+      x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
+      x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
+      return (x ^ (x >>> 16)) >>> 0;
+    };
+    const golden = 0x9e3779b9;
+    for (
+      const [rate, seed, call] of [[0.1, 7, 0], [0.5, 2 ** 32 - 1, 3], [0.9, 0, 11], [1e-9, 5, 1]]
+    ) {
+      const key = mix((seed >>> 0) ^ mix(Math.imul(call + 1, golden)));
+      const scale = Math.fround(1 / (1 - rate));
+      const m = dropoutMask(5000, rate, seed, call);
+      m.forEach((v, i) => {
+        const kept = mix(key + Math.imul(i, golden)) >= Math.round(rate * 2 ** 32);
+        assertEquals(v, kept ? scale : 0, `${path}: rate ${rate} element ${i}`);
+      });
+    }
+  }));
+
+Deno.test("dropoutMask: the native kernel's masks equal the JS loop's over 2^20 elements", () => {
+  const js = [0.1, 0.5].map((rate) => dropoutMask(1 << 20, rate, 99, 4));
+  enableFastCpu();
+  try {
+    assert(fastCpuNative());
+    [0.1, 0.5].forEach((rate, k) => assertEquals(dropoutMask(1 << 20, rate, 99, 4), js[k]));
+  } finally {
+    disableFastCpu();
   }
 });
 

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertLess } from "@std/assert";
 import { groupNormCpu } from "../lib/models/group_norm_cpu.ts";
 import { silu } from "../lib/models/layers.ts";
-import { disableFastCpu, enableFastCpu, fastCpuDnnl } from "../lib/tfjs/fast_cpu.ts";
+import { disableFastCpu, enableFastCpu, fastCpuDnnl, fastCpuNative } from "../lib/tfjs/fast_cpu.ts";
 
 await tf.setBackend("cpu");
 
@@ -31,26 +31,42 @@ function maxRel(a: tf.Tensor, b: tf.Tensor): number {
   return m;
 }
 
-const CASES = [
-  [[2, 3, 4, 6], 3, true, false],
-  [[3, 5, 2, 8], 2, false, false],
-  [[1, 4, 4, 5], 1, true, false],
-  // Through the fast CPU path: SiLU and its derivative as oneDNN primitives when present.
-  [[2, 3, 4, 6], 3, true, true],
-  [[2, 8, 8, 32], 32, true, true],
-  // Several chunks of samples (2^16 floats each): one sample per chunk, and 4 + 3 samples.
-  [[5, 48, 48, 16], 4, true, true],
-  [[7, 16, 16, 64], 16, false, true],
-  [[7, 16, 16, 64], 8, true, false],
-] as const;
+/**
+ * The three implementations: typed-array loops ("js", fast path off), the fast path's oneDNN
+ * passes ("dnnl", native kernels off) and its native kernels ("native").
+ */
+type Path = "js" | "dnnl" | "native";
 
-for (const [shape, groups, act, fast] of CASES) {
-  Deno.test(`groupNormCpu equals composed ops, value and gradients: [${shape}] G=${groups} silu=${act} fast=${fast}`, () => {
-    if (fast) enableFastCpu();
-    if (fast && enableFastCpu().dnnlPrimitives) assert(fastCpuDnnl() !== undefined);
+function usePath(path: Path): void {
+  if (path === "js") return;
+  const status = enableFastCpu({ native: path === "native" });
+  if (status.dnnlPrimitives) assert(fastCpuDnnl() !== undefined);
+  if (path === "native") assert(fastCpuNative(), `native kernels: ${status.nativeReason}`);
+}
+
+/** Shape, groups, SiLU, the std of gamma around 1 and the paths to check. */
+const SHAPES = [
+  [[2, 3, 4, 6], 3, true, 0.3, ["js", "dnnl", "native"]],
+  [[3, 5, 2, 8], 2, false, 0.3, ["js", "native"]],
+  [[1, 4, 4, 5], 1, true, 0.3, ["js", "native"]],
+  [[2, 8, 8, 32], 32, true, 0.3, ["dnnl", "native"]],
+  // Several chunks of samples (2^16 floats each): one sample per chunk, and 4 + 3 samples.
+  [[5, 48, 48, 16], 4, true, 0.3, ["dnnl", "native"]],
+  [[7, 16, 16, 64], 16, false, 0.3, ["dnnl", "native"]],
+  [[7, 16, 16, 64], 8, true, 0.3, ["js", "native"]],
+  // SiLU inputs out to |u| ~ 200, past the native exp's clamp at 88.
+  [[3, 6, 6, 48], 12, true, 60, ["js", "native"]],
+] as const;
+const CASES = SHAPES.flatMap(([shape, groups, act, spread, paths]) =>
+  paths.map((path) => [shape, groups, act, spread, path] as const)
+);
+
+for (const [shape, groups, act, spread, path] of CASES) {
+  Deno.test(`groupNormCpu equals composed ops, value and gradients: [${shape}] G=${groups} silu=${act} gamma std ${spread} ${path}`, () => {
+    usePath(path);
     const x = tf.randomNormal([...shape], 0.3, 1.5, "float32", 1) as tf.Tensor4D;
     const c = shape[3];
-    const g = tf.randomNormal([c], 1, 0.3, "float32", 2) as tf.Tensor1D;
+    const g = tf.randomNormal([c], 1, spread, "float32", 2) as tf.Tensor1D;
     const b = tf.randomNormal([c], 0, 0.3, "float32", 3) as tf.Tensor1D;
     const dy = tf.randomNormal([...shape], 0, 1, "float32", 4);
     const f1 = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>

@@ -80,6 +80,12 @@ Deno.test("the CPU choice reports the fast kernels; RDD_FAST_CPU=0 and fastCpu: 
     assertEquals(f.enabled, f.library !== undefined && f.registered.length > 0);
     if (!f.enabled) assert((f.reason ?? "").length > 0);
     assertStringIncludes(describeBackend(on), f.enabled ? "fast CPU: on" : "fast CPU: off");
+    if (f.enabled) {
+      assertStringIncludes(
+        describeBackend(on),
+        f.native ? "native kernels on" : `native kernels off (${f.nativeReason})`,
+      );
+    }
   });
   await withEnv({ RDD_FAST_CPU: "0" }, async () => {
     const off = await selectBackend({ prefer: "cpu" });

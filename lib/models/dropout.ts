@@ -14,6 +14,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { opOutput } from "../tfjs/op_arrays.ts";
 import { freshArray } from "../tfjs/output_pool.ts";
+import { fastCpuNative } from "../tfjs/fast_cpu.ts";
 
 /** 32-bit avalanche hash (xor-shift-multiply finaliser); maps uint32 to uint32. */
 function mix32(x: number): number {
@@ -39,7 +40,8 @@ export function stepDropoutSeed(runSeed: number, step: number): number {
 /**
  * The mask of one dropout call: `n` float32 values, each 0 (dropped, probability `rate`) or
  * 1 / (1 - rate) (kept), drawn from the stream `(seed, call)`. The same arguments always
- * give the same mask. `alloc` makes the array (every value is written).
+ * give the same mask. `alloc` makes the array (every value is written). With the fast CPU
+ * path's native kernels the same loop runs there, split over its threads (equal masks).
  */
 export function dropoutMask(
   n: number,
@@ -54,11 +56,19 @@ export function dropoutMask(
   checkRate(rate);
   const mask = alloc(n);
   const scale = 1 / (1 - rate);
+  const key = mix32((seed >>> 0) ^ mix32(Math.imul(call + 1, GOLDEN)));
+  // rate · 2^32 as a uint32 (a rate within 2^-33 of 1 would round to 2^32)
+  const cut = Math.min(Math.round(rate * 2 ** 32), 2 ** 32 - 1);
+  const native = fastCpuNative();
+  if (native) {
+    native.dropoutMask(mask, key, cut, scale);
+    return mask;
+  }
   // Keep element i iff mix32(key + i·GOLDEN) >= rate · 2^32 as uint32, compared as int32 with
   // both sides' sign bits flipped, and mix32 inlined: int32 arithmetic throughout (a uint32
   // result above 2^31 is a double in V8), ~1.2x faster than calling mix32.
-  const threshold = (Math.round(rate * 2 ** 32) - 2 ** 31) | 0;
-  let h = mix32((seed >>> 0) ^ mix32(Math.imul(call + 1, GOLDEN))) | 0;
+  const threshold = (cut - 2 ** 31) | 0;
+  let h = key | 0;
   for (let i = 0; i < n; i++) {
     let x = Math.imul(h ^ (h >>> 16), 0x7feb352d);
     x = Math.imul(x ^ (x >>> 15), 0x846ca68b | 0);

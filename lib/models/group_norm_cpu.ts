@@ -1,7 +1,9 @@
 /**
  * GroupNorm (+ optional SiLU) as a few passes over typed arrays, for the tfjs CPU backend.
  * Composed of tfjs ops, a GroupNorm-SiLU costs ~15 elementwise kernels forward and ~30
- * backward, each a full pass over the activation. Here the statistics are per-channel sums
+ * backward, each a full pass over the activation. With the fast CPU path's native kernels
+ * (lib/tfjs/native.ts) it is two passes each way, a thread per sample. Otherwise the
+ * statistics are per-channel sums
  * (batched oneDNN ones-vector matmuls per chunk of samples on the fast CPU path, a float64
  * loop otherwise), and the normalisation is x·scale + shift with per-(sample, channel)
  * coefficients, fused with the SiLU into one vectorised oneDNN pass when the fast CPU path has
@@ -13,18 +15,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { fastCpuDnnl } from "../tfjs/fast_cpu.ts";
+import { fastCpuDnnl, fastCpuNative } from "../tfjs/fast_cpu.ts";
+import type { GroupNormDims, NativeKernels } from "../tfjs/native.ts";
 import { Scratch } from "../tfjs/kernels/cpu_access.ts";
 import { ones } from "../tfjs/kernels/elementwise.ts";
 import { opOutput, opValues } from "../tfjs/op_arrays.ts";
-
-/** Activation sizes of one call: batch, pixels per image, channels, groups. */
-interface Dims {
-  b: number;
-  hw: number;
-  c: number;
-  groups: number;
-}
 
 /**
  * Per-channel sums over the pixels p of each of the n samples of a chunk, `(a, w, n, s1, s2)`:
@@ -52,7 +47,7 @@ const sumsScratch = { row: new Scratch(), prod: new Scratch() };
  * 7.2-7.7 -> 5.4-5.5 ms on one thread (AVX-512 Xeon, 2026-12-03); C = 256 had taken the JS
  * loop: [4, 16, 16, 256] 3.5 -> 2.5-2.6 ms. Else a float64 JS loop.
  */
-function channelSums(d: Dims): ChannelSums {
+function channelSums(d: GroupNormDims): ChannelSums {
   const { hw, c } = d;
   const dnnl = fastCpuDnnl();
   if (dnnl) {
@@ -88,7 +83,7 @@ function channelSums(d: Dims): ChannelSums {
 function groupMoments(
   sum: Float64Array,
   sq: Float64Array,
-  d: Dims,
+  d: GroupNormDims,
   eps: number,
   mean: Float64Array,
   rstd: Float64Array,
@@ -127,7 +122,7 @@ interface Normaliser {
 const CHUNK_FLOATS = 1 << 16;
 
 /** The sample ranges [i0, i1) of `d`'s chunks (at least one sample each). */
-function chunksOf(d: Dims): [number, number][] {
+function chunksOf(d: GroupNormDims): [number, number][] {
   const per = Math.max(1, Math.floor(CHUNK_FLOATS / (d.hw * d.c)));
   const out: [number, number][] = [];
   for (let i0 = 0; i0 < d.b; i0 += per) out.push([i0, Math.min(d.b, i0 + per)]);
@@ -150,7 +145,7 @@ function fillNormaliser(
   i1: number,
   gamma: Float32Array,
   beta: Float32Array,
-  d: Dims,
+  d: GroupNormDims,
   eps: number,
   sumsOf: ChannelSums,
   sums: [Float64Array, Float64Array],
@@ -181,7 +176,7 @@ function applyNormaliser(
   x: Float32Array,
   scale: Float32Array,
   shift: Float32Array,
-  d: Dims,
+  d: GroupNormDims,
   silu: boolean,
   out: Float32Array,
 ): void {
@@ -207,7 +202,7 @@ function groupNormForward(
   x: Float32Array,
   gamma: Float32Array,
   beta: Float32Array,
-  d: Dims,
+  d: GroupNormDims,
   eps: number,
   silu: boolean,
 ): { y: Float32Array; nz: Normaliser } {
@@ -259,7 +254,7 @@ function combineGradient(
   du: Float32Array,
   x: Float32Array,
   k: GradCoefficients,
-  d: Dims,
+  d: GroupNormDims,
   dx: Float32Array,
 ): void {
   const { hw, c } = d, n = x.length / (hw * c);
@@ -298,7 +293,7 @@ function groupNormGrads(
   gamma: Float32Array,
   nz: Normaliser,
   dy: Float32Array,
-  d: Dims,
+  d: GroupNormDims,
   silu: boolean,
 ): [Float32Array, Float32Array, Float32Array] {
   const { hw, c, groups } = d;
@@ -357,6 +352,54 @@ function groupNormGrads(
   return [dx, Float32Array.from(dgamma), Float32Array.from(dbeta)];
 }
 
+/** Gradients [dx, dgamma, dbeta] at the forward's x, gamma, beta for upstream dy. */
+type GroupNormGrads = (
+  x: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  dy: Float32Array,
+) => [Float32Array, Float32Array, Float32Array];
+
+/** One forward pass: y and the backward that reuses its statistics. */
+type GroupNormPass = (
+  x: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  d: GroupNormDims,
+  eps: number,
+  silu: boolean,
+) => { y: Float32Array; grads: GroupNormGrads };
+
+/** The pass on the native kernels: statistics per (sample, group) as float32. */
+function nativePass(native: NativeKernels): GroupNormPass {
+  return (x, gamma, beta, d, eps, silu) => {
+    const stats = {
+      mean: new Float32Array(d.b * d.groups),
+      rstd: new Float32Array(d.b * d.groups),
+    };
+    const y = opOutput(x.length);
+    native.groupNormForward(x, gamma, beta, d, eps, silu, { y, ...stats });
+    return {
+      y,
+      grads: (xs, g, b, dy) => {
+        const out = {
+          dx: opOutput(xs.length),
+          dgamma: new Float32Array(d.c),
+          dbeta: new Float32Array(d.c),
+        };
+        native.groupNormBackward(xs, g, b, stats, dy, d, silu, out);
+        return [out.dx, out.dgamma, out.dbeta];
+      },
+    };
+  };
+}
+
+/** The pass on typed-array loops and oneDNN primitives. */
+const typedArrayPass: GroupNormPass = (x, gamma, beta, d, eps, silu) => {
+  const { y, nz } = groupNormForward(x, gamma, beta, d, eps, silu);
+  return { y, grads: (xs, g, _b, dy) => groupNormGrads(xs, g, nz, dy, d, silu) };
+};
+
 /**
  * `y = act(gamma * (x - mean_g) * rstd_g + beta)` over x `[B, H, W, C]` (NHWC), G groups of
  * C/G contiguous channels, act = SiLU or identity; differentiable in x, gamma and beta.
@@ -370,23 +413,24 @@ export function groupNormCpu(
   silu: boolean,
 ): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
-  const d: Dims = { b, hw: h * w, c, groups };
+  const d: GroupNormDims = { b, hw: h * w, c, groups };
+  const native = fastCpuNative();
+  const pass = native ? nativePass(native) : typedArrayPass;
   const op = tf.customGrad((xt, gt, bt, save) => {
     const values = (t: unknown) => opValues(t as tf.Tensor);
-    const xv = values(xt);
-    // The statistics are per (sample, group) and per (sample, channel): kept for the backward.
-    const { y, nz } = groupNormForward(xv, values(gt), values(bt), d, epsilon, silu);
-    (save as tf.GradSaveFunc)([xt as tf.Tensor, gt as tf.Tensor]);
+    // The statistics are per (sample, group): kept in the closure for the backward.
+    const { y, grads } = pass(values(xt), values(gt), values(bt), d, epsilon, silu);
+    (save as tf.GradSaveFunc)([xt, gt, bt] as tf.Tensor[]);
     return {
       value: tf.tensor4d(y, [b, h, w, c]),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [dx, dgamma, dbeta] = groupNormGrads(
-          values(saved[0]),
-          values(saved[1]),
-          nz,
+        const [dx, dgamma, dbeta] = grads(
+          ...saved.map(values) as [
+            Float32Array,
+            Float32Array,
+            Float32Array,
+          ],
           values(dy),
-          d,
-          silu,
         );
         return [tf.tensor4d(dx, [b, h, w, c]), tf.tensor1d(dgamma), tf.tensor1d(dbeta)];
       },

@@ -326,7 +326,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
  * One line describing `report` (default: the last {@link selectBackend} result; without one,
  * just the active tfjs backend), e.g.
  * `tfjs backend cpu (auto: WebGPU adapter is software ...) | adapter: llvmpipe ... [software] |
- * fast CPU: on, /usr/lib/.../libopenblas.so.0, 2 threads`.
+ * fast CPU: on, /usr/lib/.../libdnnl.so.2, 2 threads, native kernels on`.
  */
 export function describeBackend(report: BackendReport | undefined = lastReport): string {
   if (!report) return `tfjs backend ${tf.getBackend()} (not chosen by selectBackend)`;
@@ -340,7 +340,9 @@ export function describeBackend(report: BackendReport | undefined = lastReport):
   if (f) {
     parts.push(
       f.enabled
-        ? `fast CPU: on, ${f.library ?? "BLAS"}, ${count(f.threads, "thread")}`
+        ? `fast CPU: on, ${f.library ?? "BLAS"}, ${count(f.threads, "thread")}, native kernels ${
+          f.native ? "on" : `off (${f.nativeReason})`
+        }`
         : `fast CPU: off (${f.reason ?? "unknown reason"})`,
     );
   }

@@ -15,10 +15,14 @@
  * shapes, non-broadcast batch dims) run the original tfjs kernels. Enabling also applies the
  * glibc malloc settings of lib/tfjs/malloc.ts to the process (`tuneMalloc: false` does not),
  * and makes the kernels write their outputs into the arrays of disposed tensors instead of
- * new zero-filled ones (lib/tfjs/output_pool.ts; `outputPoolMiB: 0` turns that off).
+ * new zero-filled ones (lib/tfjs/output_pool.ts; `outputPoolMiB: 0` turns that off), and
+ * builds and loads the toolkit's native GroupNorm and dropout-mask kernels (lib/tfjs/native.ts;
+ * `native: false` or env RDD_NATIVE=0 keeps their oneDNN / JS versions).
  *
  * Usage: `enableFastCpu()` once, before or after `tf.setBackend("cpu")`; needs `--allow-ffi`
- * and libdnnl.so.2 or libopenblas.so.0. Without them it changes nothing and says why.
+ * and libdnnl.so.2 or libopenblas.so.0. Without them it changes nothing and says why. The
+ * native kernels also need a C compiler and `--allow-run` for it on their first use on a
+ * machine (see {@link FastCpuStatus.nativeReason} when they are off).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
@@ -33,6 +37,7 @@ import { makeBatchNormKernels } from "./kernels/batch_norm.ts";
 import { makeResizeKernels } from "./kernels/resize.ts";
 import { tuneMalloc } from "./malloc.ts";
 import { outputPool, PoolState, setOutputPool } from "./output_pool.ts";
+import { type NativeKernels, openNative } from "./native.ts";
 
 /** Kernel names the fast path replaces on the "cpu" backend. */
 export const FAST_CPU_KERNELS: readonly string[] = [
@@ -75,6 +80,10 @@ export interface FastCpuStatus {
   readonly mallocTuned?: boolean;
   /** Cap of the output pool (lib/tfjs/output_pool.ts), MiB; 0 when it is off. */
   readonly outputPoolMiB?: number;
+  /** The toolkit's native kernels in use (lib/tfjs/native.ts), or undefined. */
+  readonly native?: string;
+  /** Why the native kernels are off (no C compiler, not permitted, turned off). */
+  readonly nativeReason?: string;
   /** Why the fast path is off (library missing, no --allow-ffi, ...). */
   readonly reason?: string;
 }
@@ -97,6 +106,11 @@ export interface FastCpuOptions {
    * default: env RDD_OUTPUT_POOL_MIB, else {@link DEFAULT_OUTPUT_POOL_MIB}); 0 turns it off.
    */
   readonly outputPoolMiB?: number;
+  /**
+   * Build and use the native GroupNorm and dropout-mask kernels (lib/tfjs/native.ts; default:
+   * true unless env RDD_NATIVE is 0).
+   */
+  readonly native?: boolean;
 }
 
 /** Default cap of the output pool, MiB. */
@@ -105,6 +119,7 @@ export const DEFAULT_OUTPUT_POOL_MIB = 1024;
 interface Active {
   blas: Blas;
   dnnl?: Dnnl;
+  native?: NativeKernels;
   stock: Map<string, tf.KernelConfig>;
   status: FastCpuStatus;
 }
@@ -167,7 +182,7 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
     tf.unregisterKernel(name, "cpu");
     tf.registerKernel({ ...stock.get(name)!, kernelFunc: funcs[name] });
   }
-  const status: FastCpuStatus = {
+  const base: FastCpuStatus = {
     enabled: true,
     registered: [...FAST_CPU_KERNELS],
     library: blas.path,
@@ -176,8 +191,18 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
     mallocTuned: (options.tuneMalloc ?? true) && tuneMalloc(),
     outputPoolMiB: poolMiB,
   };
+  const native = (options.native ?? readEnv("RDD_NATIVE") !== "0")
+    ? openNative()
+    : { reason: "turned off (native: false or RDD_NATIVE=0)" };
+  const kernels = "kernels" in native ? native.kernels : undefined;
+  const status: FastCpuStatus = {
+    ...base,
+    ...(kernels
+      ? { native: kernels.path }
+      : { nativeReason: (native as { reason: string }).reason }),
+  };
   setOutputPool(new PoolState(poolMiB * 2 ** 20));
-  active = { blas, dnnl, stock, status };
+  active = { blas, dnnl, native: kernels, stock, status };
   return status;
 }
 
@@ -191,6 +216,7 @@ export function disableFastCpu(): void {
   outputPool()?.close();
   setOutputPool(undefined);
   active.dnnl?.close();
+  active.native?.close();
   active.blas.close();
   active = undefined;
 }
@@ -249,6 +275,14 @@ export function setFastCpuThreads(n: number): boolean {
  */
 export function fastCpuDnnl(): Dnnl | undefined {
   return active?.dnnl;
+}
+
+/**
+ * The native GroupNorm and dropout-mask kernels of the enabled fast path (lib/tfjs/native.ts),
+ * or undefined when the fast path is off or they could not be built.
+ */
+export function fastCpuNative(): NativeKernels | undefined {
+  return active?.native;
 }
 
 /**
