@@ -8,7 +8,9 @@
  * relational terms with the reference's queue of 20000 and contrast set of 4096), on the
  * shipped MNIST teacher (data/teacher, 8 -> 4 steps) and classifier (data/classifier) with
  * MNIST batches. Per-step seconds come from the round's metrics.jsonl (logged every step); the
- * first step is the untimed warm-up.
+ * first {@link WARMUP} steps are untimed (the first steps run slower while the output pool and
+ * the heap settle: 377, 290, 237 ms, then 219-245 ms for RDD at 2 threads here), as in
+ * bench/torch_distill.py.
  *
  * Usage: deno run <perms> bench/distill_step.ts <pd|rcfd|rdd> <batch> <repeats>
  */
@@ -17,6 +19,9 @@ import { distillRound } from "../lib/distill/rounds.ts";
 import type { RddPresetName } from "../lib/distill/rdd_objective.ts";
 import { loadLayersModelFiles } from "../lib/train/checkpoint.ts";
 import { imageDataSource, loadRunData, teacherSchedule } from "../lib/train/run_config.ts";
+
+/** Untimed steps before the timed ones. */
+const WARMUP = 3;
 
 const [method, batchArg, repeatsArg] = Deno.args;
 const batch = Number(batchArg), repeats = Number(repeatsArg);
@@ -40,7 +45,7 @@ try {
     method: method as RddPresetName,
     rdd: { queueSize: 20000, contrastSize: 4096 },
     data: imageDataSource(train, { batchSize: batch, seed: 1 }).images,
-    steps: repeats + 1,
+    steps: repeats + WARMUP,
     seed: 0,
     batchSize: batch,
     runDir,
@@ -49,7 +54,7 @@ try {
   });
   const lines = (await Deno.readTextFile(`${runDir}/metrics.jsonl`)).trim().split("\n");
   const at = lines.map((l) => JSON.parse(l).seconds as number);
-  const seconds = at.slice(1).map((s, i) => s - at[i]);
+  const seconds = at.slice(WARMUP).map((s, i) => s - at[WARMUP - 1 + i]);
   console.log(JSON.stringify({ method, batch, seconds }));
 } finally {
   await Deno.remove(runDir, { recursive: true });

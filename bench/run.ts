@@ -16,8 +16,8 @@
  * settings the fast CPU path applies to itself (`MALLOC_ENV`, lib/tfjs/malloc.ts), for the
  * PyTorch processes too. The stock tfjs cpu backend is ~1000x slower, so it is timed on a
  * small batch only (labelled); the wasm backend and the webgpu software adapter likewise.
- * Prints a markdown table; medians with min-max spread; "x torch" is relative to the faster of
- * torch at 1 and 2 threads.
+ * Prints a markdown table; medians with min-max spread; "x torch (best)" is relative to the
+ * faster of torch at 1 and 2 threads, "x torch (same thr)" to torch at the row's thread count.
  */
 import { type UNetConfig, unetFlops, unetParamCount } from "../lib/models/unet.ts";
 import { BENCH_UNETS, benchUNet } from "./configs.ts";
@@ -193,17 +193,27 @@ function row(c: Case, cfgName: string, flops: number, torch: Case[]): string {
   const med = median(c.seconds);
   const imgs = c.batch / med;
   const gflops = (imgs * flops * (c.mode === "train" ? 3 : 1)) / 1e9;
-  // ratio against the fastest torch run of this mode
+  // ratios against the fastest torch run of this mode and against torch at the same threads
   const ref = torch.filter((t) => t.mode === c.mode)
     .sort((a, b) => a.batch / median(a.seconds) - b.batch / median(b.seconds)).pop();
-  const ratio = ref && !c.backend.startsWith("torch")
-    ? (imgs / (ref.batch / median(ref.seconds))).toPrecision(3)
-    : "";
+  const same = torch.find((t) =>
+    t.mode === c.mode && threadsOf(t.backend) === threadsOf(c.backend)
+  );
+  const versus = (r?: Case) =>
+    r && !c.backend.startsWith("torch")
+      ? (imgs / (r.batch / median(r.seconds))).toPrecision(3)
+      : "";
   const lo = c.batch / Math.max(...c.seconds), hi = c.batch / Math.min(...c.seconds);
   const spread = `${lo.toPrecision(3)}-${hi.toPrecision(3)}`;
   return `| ${cfgName} | ${c.backend} | ${c.mode} | ${c.batch} | ${
     imgs.toPrecision(3)
-  } | ${spread} | ${gflops.toPrecision(3)} | ${ratio} | ${c.note ?? ""} |`;
+  } | ${spread} | ${gflops.toPrecision(3)} | ${versus(ref)} | ${versus(same)} | ${c.note ?? ""} |`;
+}
+
+/** The thread count in a backend label such as "torch 1.13 (2 thr)", or undefined. */
+function threadsOf(backend: string): number | undefined {
+  const m = /\((\d+) thr\)/.exec(backend);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** A UNet to time: its config, batches, repeats, a row note, and whether slow backends run. */
@@ -240,13 +250,20 @@ async function benchConfig(name: string, repeats: number): Promise<BenchConfig> 
 }
 
 /** `| label | backend | 1/s median | 1/s min-max | x ref |` for per-call seconds. */
-function rateRow(label: string, backend: string, seconds: number[], ref?: number[]): string {
+function rateRow(
+  label: string,
+  backend: string,
+  seconds: number[],
+  refs: { best?: number[]; same?: number[] } = {},
+): string {
   const rate = 1 / median(seconds);
-  const ratio = ref ? (rate * median(ref)).toPrecision(3) : "";
+  const versus = (ref?: number[]) => ref ? (rate * median(ref)).toPrecision(3) : "";
   const spread = `${(1 / Math.max(...seconds)).toPrecision(3)}-${
     (1 / Math.min(...seconds)).toPrecision(3)
   }`;
-  return `| ${label} | ${backend} | ${rate.toPrecision(3)} | ${spread} | ${ratio} |`;
+  return `| ${label} | ${backend} | ${rate.toPrecision(3)} | ${spread} | ${versus(refs.best)} | ${
+    versus(refs.same)
+  } |`;
 }
 
 /** The distillation-step table: PD, RCFD, RDD, ours per thread count next to torch at 1, 2. */
@@ -258,8 +275,8 @@ async function distillRows(
   const lines = [
     "distillation step: shipped MNIST teacher (8 -> 4) and classifier, batch 32, queue 20000, " +
     "contrast 4096",
-    "| method | backend | steps/s (median) | steps/s min-max | x torch |",
-    "|---|---|---|---|---|",
+    "| method | backend | steps/s (median) | steps/s min-max | x torch (best) | x torch (same thr) |",
+    "|---|---|---|---|---|---|",
   ];
   const script = new URL("distill_step.ts", here).pathname;
   const torchScript = new URL("torch_distill.py", here).pathname;
@@ -290,8 +307,11 @@ async function distillRows(
       if (r) torch.push([`torch ${r.torch} (${threads} thr)`, r.seconds as number[]]);
     }
     // ratio against the faster torch run
-    const ref = torch.map(([, s]) => s).sort((a, b) => median(b) - median(a)).pop();
-    for (const [backend, s] of ours) lines.push(rateRow(method, backend, s, ref));
+    const best = torch.map(([, s]) => s).sort((a, b) => median(b) - median(a)).pop();
+    for (const [backend, s] of ours) {
+      const same = torch.find(([b]) => threadsOf(b) === threadsOf(backend))?.[1];
+      lines.push(rateRow(method, backend, s, { best, same }));
+    }
     for (const [backend, s] of torch) lines.push(rateRow(method, backend, s));
   }
   return lines;
@@ -346,8 +366,9 @@ async function main(a: BenchFlags): Promise<void> {
   const lines = [
     `machine: ${await cpuDescription()}, ${Deno.build.target}, ${navigator.hardwareConcurrency} ` +
     `cores, load ${Deno.loadavg()[0].toFixed(2)}`,
-    "| config | backend | mode | batch | img/s (median) | img/s min-max | GFLOP/s | x torch | note |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| config | backend | mode | batch | img/s (median) | img/s min-max | GFLOP/s | x torch (best) " +
+    "| x torch (same thr) | note |",
+    "|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const [name, { cfg, batches, reps, note, presetOnly }] of configs) {
     const flops = unetFlops(cfg);

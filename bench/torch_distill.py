@@ -7,7 +7,8 @@ classifier's architecture (pre-activation ResNet, width 16, one block per stage,
 4 x 4 x 64), batch 32, queue 20000, contrast set 4096, 128 enqueued per step. Weights are random
 (timing only). Run with Debian's interpreter (python3-torch):
     /usr/bin/python3 bench/torch_distill.py --method rdd --threads 1 --repeats 5
-Prints ONE JSON object: method, threads, batch, seconds per step (after one warm-up step).
+Prints ONE JSON object: method, threads, batch, seconds per step (after --warmup untimed steps,
+default 3, as bench/distill_step.ts).
 """
 import argparse
 import copy
@@ -69,6 +70,7 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--warmup", type=int, default=3)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -146,7 +148,7 @@ def main():
         if a.method == "rdd":
             opt_head.step()
 
-    seconds = timed(step, a.repeats)
+    seconds = timed(step, a.repeats, a.warmup)
     print(json.dumps({"method": a.method, "threads": a.threads, "batch": B, "torch": torch.__version__,
                       "seconds": seconds}))
 

@@ -119,8 +119,9 @@ class UNet(nn.Module):
         return self.tail(h)
 
 
-def timed(fn, repeats):
-    fn()
+def timed(fn, repeats, warmup=1):
+    for _ in range(warmup):
+        fn()
     out = []
     for _ in range(repeats):
         t0 = time.perf_counter()

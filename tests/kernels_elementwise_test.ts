@@ -315,6 +315,37 @@ Deno.test("fast cpu: gradients of a BatchNorm-ReLU-log-softmax contrast loss mat
   tf.dispose([x, w, bank, mean, offset, scale, variance, idx]);
 });
 
+Deno.test("fast cpu: FusedBatchNorm's gradient in every input matches stock (rank-1 statistics; rank-4: x)", () => {
+  const rng = new Rng(18);
+  const x = randn(rng, [3, 5, 4, 6]), dy = randn(rng, [3, 5, 4, 6]);
+  const [mean, offset, scale] = [0, 1, 2].map(() => randn(rng, [6]));
+  const variance = tf.add(tf.abs(randn(rng, [6])), 0.1);
+  const loss = (y: tf.Tensor) => tf.sum(tf.mul(y, dy));
+  const all = (xx: tf.Tensor, m: tf.Tensor, v: tf.Tensor, o: tf.Tensor, s: tf.Tensor) =>
+    loss(tf.batchNorm(xx, m, v, o, s, 1e-3));
+  const r4 = (t: tf.Tensor) => tf.reshape(t, [1, 1, 1, 6]);
+  assertSameAsStock(
+    () => [
+      ...tf.grads(all)([x, mean, variance, offset, scale]),
+      ...tf.grads((xx: tf.Tensor, v: tf.Tensor) =>
+        loss(tf.batchNorm(xx, mean, v, offset, tf.neg(scale)))
+      )([
+        x,
+        variance,
+      ]),
+      // (the stock gradients in [1, 1, 1, C] statistics fail on their reshape; x's works)
+      tf.grad((xx: tf.Tensor) => all(xx, r4(mean), r4(variance), r4(offset), r4(scale)))(x),
+      // training mode: the statistics are the batch's, so dx flows through them too
+      tf.grad((xx: tf.Tensor) => {
+        const { mean: m, variance: v } = tf.moments(xx, [0, 1, 2]);
+        return loss(tf.batchNorm(xx, m, v, offset, scale, 1e-5));
+      })(x),
+    ],
+    "batchNorm grads",
+  );
+  tf.dispose([x, dy, mean, offset, scale, variance]);
+});
+
 Deno.test("pure helpers: analytic values and input checks", () => {
   const r = broadcastBinary(
     "sub",

@@ -41,26 +41,52 @@ Deno.test("openNative: a missing or failing compiler is a reason, not an error, 
   }
 });
 
-Deno.test("openNative: without --allow-run for the compiler it says so", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "native_cache_" });
+/**
+ * Runs `body` as a script in its own Deno process (after an import of openNative), with
+ * `permissions`; the temporary directory holding it is `dir` inside the body.
+ */
+async function runScript(body: (dir: string) => string, permissions: string[]) {
+  const dir = await Deno.makeTempDir({ prefix: "native_probe_" });
   try {
     const script = `${dir}/probe.ts`;
-    await Deno.writeTextFile(
-      script,
-      `import { openNative } from "${new URL("lib/tfjs/native.ts", `file://${ROOT}`).href}";\n` +
-        `console.log(JSON.stringify(openNative({ cacheDir: "${dir}/cache" })));\n`,
-    );
+    const native = new URL("lib/tfjs/native.ts", `file://${ROOT}`).href;
+    await Deno.writeTextFile(script, `import { openNative } from "${native}";\n${body(dir)}`);
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-ffi", script],
+      args: ["run", ...permissions, script],
       cwd: ROOT,
       stdout: "piped",
       stderr: "piped",
     }).output();
-    const text = new TextDecoder().decode(out.stdout).trim();
-    assert(out.success, new TextDecoder().decode(out.stderr));
-    assertMatch(JSON.parse(text.split("\n").pop()!).reason, /^not permitted: /);
+    const text = (b: Uint8Array) => new TextDecoder().decode(b);
+    return { code: out.code, stdout: text(out.stdout).trim(), stderr: text(out.stderr) };
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("openNative: without --allow-run for the compiler it says so", async () => {
+  const out = await runScript(
+    (dir) => `console.log(JSON.stringify(openNative({ cacheDir: "${dir}/cache" })));\n`,
+    ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi"],
+  );
+  assertEquals(out.code, 0, out.stderr);
+  assertMatch(JSON.parse(out.stdout.split("\n").pop()!).reason, /^not permitted: /);
+});
+
+Deno.test("native kernels: closing them never unloads the OpenMP runtime under its threads", async () => {
+  // Exiting (or closing the library) right after a parallel region, while libgomp's workers
+  // still spin, used to unmap the runtime under them: a segfault on exit.
+  const body = () =>
+    `for (let i = 0; i < 3; i++) {\n` +
+    `  const r = openNative();\n` +
+    `  if (!("kernels" in r)) throw new Error(r.reason);\n` +
+    `  const p = new Float32Array(37 * 203).map(Math.random), q = p.map(Math.random);\n` +
+    `  r.kernels.klRows(p, q, 203, new Float64Array(37));\n` +
+    `  r.kernels.close();\n` +
+    `}\n`;
+  for (let run = 0; run < 2; run++) {
+    const out = await runScript(body, ["--allow-all"]);
+    assertEquals(out.code, 0, out.stderr);
   }
 });
 
@@ -100,6 +126,27 @@ Deno.test("native kernels: array sizes and groups are checked before the call", 
       RangeError,
       "dgamma: expected 4 values, got 3",
     );
+    const logits = new Float32Array(12);
+    assertThrows(
+      () => k.klRows(logits, logits, 5, new Float64Array(2)),
+      RangeError,
+      "k: expected a divisor of the 12 logits, got 5",
+    );
+    assertThrows(
+      () => k.klRows(logits, new Float32Array(8), 4, new Float64Array(3)),
+      RangeError,
+      "q: expected 12 values, got 8",
+    );
+    assertThrows(
+      () => k.klRows(logits, logits, 4, new Float64Array(2)),
+      RangeError,
+      "kl: expected 3 values, got 2",
+    );
+    assertThrows(
+      () => k.klRowsGrad(logits, logits, 4, 1, new Float32Array(11)),
+      RangeError,
+      "dq: expected 12 values, got 11",
+    );
   } finally {
     k.close();
   }
@@ -132,7 +179,7 @@ function noise(n: number, seed: number, spread: number): Float32Array {
   });
 }
 
-/** Every output of the three kernels on one set of inputs. */
+/** Every output of the kernels on one set of inputs. */
 function outputs(k: NativeKernels) {
   const d = { b: 3, hw: 20, c: 24, groups: 6 };
   const x = noise(d.b * d.hw * d.c, 1, 3), dy = noise(x.length, 2, 1);
@@ -151,7 +198,11 @@ function outputs(k: NativeKernels) {
   k.groupNormBackward(x, gamma, beta, { mean: fwd.mean, rstd: fwd.rstd }, dy, d, true, bwd);
   const mask = new Float32Array(100_003);
   k.dropoutMask(mask, 12345, Math.round(0.3 * 2 ** 32), 1 / 0.7);
-  return { ...fwd, ...bwd, mask };
+  const p = noise(37 * 203, 5, 6), q = noise(p.length, 6, 6);
+  const kl = new Float64Array(37), dq = new Float32Array(p.length);
+  k.klRows(p, q, 203, kl);
+  k.klRowsGrad(p, q, 203, 0.5, dq);
+  return { ...fwd, ...bwd, mask, kl, dq };
 }
 
 Deno.test("native kernels: the AVX2 and SSE2 builds of the loops agree with the loader's choice", async (t) => {

@@ -207,6 +207,10 @@ Deno.test("fast cpu kernels write every value of a recycled output: results unde
     slice: () => tf.slice(x, [0, 1, 1, 0], [4, 8, 8, 8]),
     concatSplit: () => tf.split(tf.concat([x, y], 3), [3, 13], 3),
     transpose: () => tf.transpose(x, [0, 3, 1, 2]),
+    tile: () => [
+      tf.tile(tf.slice(x, [0, 0, 0, 0], [1, 1, 1, 8]), [4, 8, 8, 1]),
+      tf.tile(tf.slice(x, [0, 0, 0, 0], [2, 3, 1, 8]), [2, 1, 5, 2]),
+    ],
     resize: () =>
       tf.grads((v) => tf.image.resizeNearestNeighbor(v as tf.Tensor4D, [32, 32]).mul(2).sum())([
         x,

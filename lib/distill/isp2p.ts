@@ -16,6 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { checkInt, checkPositive, checkShapePair } from "../core/checks.ts";
+import { klLogitGrad } from "./kl_cpu.ts";
 import { klDivSum, l2NormalizeLastAxis, stopGradient } from "./rcfd.ts";
 
 /** Options of {@link isp2pLoss}. */
@@ -97,9 +98,9 @@ function rowKlSumChunked(
         for (const [b0, nb] of parts) {
           const [rowPart, nextCols] = tf.tidy(() => {
             const sc = slice(sv, b0, nb);
-            const q = tf.softmax(pairLogits(sc, sv, hw, tau));
-            const p = tf.softmax(pairLogits(slice(tv, b0, nb), tv, hw, tau));
-            const g = tf.reshape(tf.mul(tf.sub(q, p), tf.div(dy, tau)), [nb * hw, -1]);
+            const q = pairLogits(sc, sv, hw, tau);
+            const p = pairLogits(slice(tv, b0, nb), tv, hw, tau);
+            const g = tf.reshape(klLogitGrad(p, q, tf.div(dy, tau)), [nb * hw, -1]);
             return [tf.matMul(g, sv), tf.add(dCols, tf.matMul(g, sc, true, false))];
           });
           dCols.dispose();

@@ -360,10 +360,13 @@ export function mp2pKd(
   checkShape("contrast", contrast, ["K", C]);
   return tf.tidy(() => {
     const q = stopGradient(contrast);
+    // The temperatures scale the [B·h·w, C] unit rows, not the [B·h·w, K] logits.
     const logits = (x: tf.Tensor4D) =>
-      tf.div(
-        tf.matMul(tf.reshape(l2NormalizeLastAxis(x), [B * h * w, C]), q, false, true),
-        tau * kdTau,
+      tf.matMul(
+        tf.reshape(tf.div(l2NormalizeLastAxis(x), tau * kdTau), [B * h * w, C]),
+        q,
+        false,
+        true,
       );
     const kl = klDivSum(logits(stopGradient(teacherEmb)), logits(studentEmb));
     return tf.mul(kl, (kdTau * kdTau) / (B * h * w)) as tf.Scalar;

@@ -16,7 +16,7 @@
  * glibc malloc settings of lib/tfjs/malloc.ts to the process (`tuneMalloc: false` does not),
  * and makes the kernels write their outputs into the arrays of disposed tensors instead of
  * new zero-filled ones (lib/tfjs/output_pool.ts; `outputPoolMiB: 0` turns that off), and
- * builds and loads the toolkit's native GroupNorm and dropout-mask kernels (lib/tfjs/native.ts;
+ * builds and loads the toolkit's native GroupNorm, dropout-mask and KL kernels (lib/tfjs/native.ts;
  * `native: false` or env RDD_NATIVE=0 keeps their oneDNN / JS versions).
  *
  * Usage: `enableFastCpu()` once, before or after `tf.setBackend("cpu")`; needs `--allow-ffi`
@@ -33,7 +33,7 @@ import { makeMatMulKernels } from "./kernels/matmul.ts";
 import { ELEMENTWISE_KERNELS, makeElementwiseKernels } from "./kernels/elementwise.ts";
 import { makeSliceKernels } from "./kernels/slice.ts";
 import { makeUnaryKernels, UNARY_KERNELS } from "./kernels/unary.ts";
-import { makeBatchNormKernels } from "./kernels/batch_norm.ts";
+import { batchNormGradConfig, makeBatchNormKernels } from "./kernels/batch_norm.ts";
 import { makeResizeKernels } from "./kernels/resize.ts";
 import { tuneMalloc } from "./malloc.ts";
 import { outputPool, PoolState, setOutputPool } from "./output_pool.ts";
@@ -107,7 +107,7 @@ export interface FastCpuOptions {
    */
   readonly outputPoolMiB?: number;
   /**
-   * Build and use the native GroupNorm and dropout-mask kernels (lib/tfjs/native.ts; default:
+   * Build and use the native GroupNorm, dropout-mask and KL kernels (lib/tfjs/native.ts; default:
    * true unless env RDD_NATIVE is 0).
    */
   readonly native?: boolean;
@@ -121,6 +121,11 @@ interface Active {
   dnnl?: Dnnl;
   native?: NativeKernels;
   stock: Map<string, tf.KernelConfig>;
+  /**
+   * The stock FusedBatchNorm gradient, replaced while the fast path is on; undefined when no
+   * gradients are registered (tfjs-core alone, without @tensorflow/tfjs), then left alone.
+   */
+  stockBatchNormGrad?: tf.GradConfig;
   status: FastCpuStatus;
 }
 
@@ -182,6 +187,8 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
     tf.unregisterKernel(name, "cpu");
     tf.registerKernel({ ...stock.get(name)!, kernelFunc: funcs[name] });
   }
+  const stockBatchNormGrad = tf.getGradient("FusedBatchNorm");
+  if (stockBatchNormGrad) tf.registerGradient(batchNormGradConfig(stockBatchNormGrad));
   const base: FastCpuStatus = {
     enabled: true,
     registered: [...FAST_CPU_KERNELS],
@@ -202,7 +209,7 @@ export function enableFastCpu(options: FastCpuOptions = {}): FastCpuStatus {
       : { nativeReason: (native as { reason: string }).reason }),
   };
   setOutputPool(new PoolState(poolMiB * 2 ** 20));
-  active = { blas, dnnl, native: kernels, stock, status };
+  active = { blas, dnnl, native: kernels, stock, stockBatchNormGrad, status };
   return status;
 }
 
@@ -213,6 +220,7 @@ export function disableFastCpu(): void {
     tf.unregisterKernel(name, "cpu");
     tf.registerKernel(config);
   }
+  if (active.stockBatchNormGrad) tf.registerGradient(active.stockBatchNormGrad);
   outputPool()?.close();
   setOutputPool(undefined);
   active.dnnl?.close();
@@ -278,7 +286,7 @@ export function fastCpuDnnl(): Dnnl | undefined {
 }
 
 /**
- * The native GroupNorm and dropout-mask kernels of the enabled fast path (lib/tfjs/native.ts),
+ * The native GroupNorm, dropout-mask and KL kernels of the enabled fast path (lib/tfjs/native.ts),
  * or undefined when the fast path is off or they could not be built.
  */
 export function fastCpuNative(): NativeKernels | undefined {

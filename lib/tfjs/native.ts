@@ -1,12 +1,15 @@
 /**
  * The toolkit's own native kernels (lib/tfjs/native/kernels.c): GroupNorm(+SiLU) forward and
- * backward over NHWC activations and the seeded dropout mask, the fast CPU path's ops that
- * oneDNN 2.6 has no primitive for. Built with the system C compiler on first use (`cc -O3
- * -fopenmp`; on x86-64 the loops exist for AVX-512, AVX2 and SSE2 and the loader picks the
- * CPU's) into the checkout's gitignored `.cache/native/`, named by a hash of the source, the
- * flags and the compiler (a changed source builds anew and removes the older builds), and
- * called through Deno FFI. The kernels run on OpenMP threads, the same libgomp pool
- * as oneDNN's, so the fast path's thread count governs both.
+ * backward over NHWC activations, the seeded dropout mask and the row-wise KL divergence of
+ * softmaxes with its gradient, the fast CPU path's ops that oneDNN 2.6 has no primitive for.
+ * Built with the system C compiler on first use (`cc -O3 -fopenmp`; on x86-64 the loops exist
+ * for AVX-512, AVX2 and SSE2 and the loader picks the CPU's) into the checkout's gitignored
+ * `.cache/native/`, named by a hash of the source, the flags and the compiler (a changed source
+ * builds anew and removes the older builds), and called through Deno FFI. The kernels run on
+ * OpenMP threads, the same libgomp pool as oneDNN's, so the fast path's thread count governs
+ * both. The library is linked `-z nodelete`: once loaded it and libgomp stay for the life of
+ * the process, because unloading libgomp while its workers still spin after a parallel region
+ * (a close, or the process exiting right after a kernel) crashed the process.
  *
  * Without a C compiler, `--allow-run` for it, or write access to the cache, {@link openNative}
  * says why and the fast path keeps its oneDNN / JS versions of these ops.
@@ -59,7 +62,20 @@ export interface NativeKernels {
    * the loop of lib/models/dropout.ts's `dropoutMask`, split over the threads.
    */
   dropoutMask(mask: Float32Array, h: number, threshold: number, scale: number): void;
-  /** Unloads the library; the object must not be used afterwards. */
+  /**
+   * kl[r] = KL(softmax(p_r) || softmax(q_r)) for every row r of k logits of p, q `[rows, k]`
+   * (kl `[rows]`, float64).
+   */
+  klRows(p: Float32Array, q: Float32Array, k: number, kl: Float64Array): void;
+  /**
+   * dq = scale (softmax(q_r) - softmax(p_r)) row by row, p, q, dq `[rows, k]`: the gradient
+   * in q of scale Σ_r KL(softmax(p_r) || softmax(q_r)).
+   */
+  klRowsGrad(p: Float32Array, q: Float32Array, k: number, scale: number, dq: Float32Array): void;
+  /**
+   * Releases the handle; the object must not be used afterwards (the code stays mapped: the
+   * library is linked `-z nodelete`).
+   */
   close(): void;
 }
 
@@ -80,7 +96,7 @@ export interface NativeOptions {
 }
 
 /** Compiler flags; part of the library's name, so changing them rebuilds. */
-const FLAGS = ["-O3", "-fopenmp", "-fPIC", "-shared", "-fno-math-errno"];
+const FLAGS = ["-O3", "-fopenmp", "-fPIC", "-shared", "-fno-math-errno", "-Wl,-z,nodelete"];
 
 const SOURCE = new URL("./native/kernels.c", import.meta.url);
 
@@ -122,6 +138,11 @@ const SYMBOLS = {
     result: "void",
   },
   rdd_dropout_mask: { parameters: ["buffer", "i64", "u32", "u64", "f32"], result: "void" },
+  rdd_kl_rows: { parameters: ["buffer", "buffer", "i64", "i64", "buffer"], result: "void" },
+  rdd_kl_rows_grad: {
+    parameters: ["buffer", "buffer", "i64", "i64", "f32", "buffer"],
+    result: "void",
+  },
 } as const;
 
 /**
@@ -210,6 +231,17 @@ function env(name: string): string | undefined {
   }
 }
 
+/** Rows of k logits in p and q, after checking that both hold the same whole rows. */
+function klRowCount(p: Float32Array, q: Float32Array, k: number): number {
+  if (!(Number.isInteger(k) && k >= 1 && p.length % k === 0)) {
+    throw new RangeError(`k: expected a divisor of the ${p.length} logits, got ${k}`);
+  }
+  if (q.length !== p.length) {
+    throw new RangeError(`q: expected ${p.length} values, got ${q.length}`);
+  }
+  return p.length / k;
+}
+
 function wrap(path: string, lib: Deno.DynamicLibrary<typeof SYMBOLS>): NativeKernels {
   const s = lib.symbols;
   const dims = (d: GroupNormDims) => {
@@ -266,6 +298,18 @@ function wrap(path: string, lib: Deno.DynamicLibrary<typeof SYMBOLS>): NativeKer
     },
     dropoutMask(mask, h, threshold, scale) {
       s.rdd_dropout_mask(mask, BigInt(mask.length), h >>> 0, BigInt(threshold), scale);
+    },
+    klRows(p, q, k, kl) {
+      const rows = klRowCount(p, q, k);
+      if (kl.length !== rows) throw new RangeError(`kl: expected ${rows} values, got ${kl.length}`);
+      s.rdd_kl_rows(p, q, BigInt(rows), BigInt(k), kl);
+    },
+    klRowsGrad(p, q, k, scale, dq) {
+      const rows = klRowCount(p, q, k);
+      if (dq.length !== p.length) {
+        throw new RangeError(`dq: expected ${p.length} values, got ${dq.length}`);
+      }
+      s.rdd_kl_rows_grad(p, q, BigInt(rows), BigInt(k), scale, dq);
     },
     close: () => lib.close(),
   };

@@ -3,11 +3,14 @@
  * frozen classifier of RCFD/RDD runs it) for the tfjs CPU backend: per-channel coefficients
  * a = scale / sqrt(variance + eps) and b = offset - mean·a, then one pass y = x·a + b, a fused
  * oneDNN binary on large tensors. The stock kernel computes four wrapped indices per element.
+ * And its input gradient dx = dy·a as one per-channel multiply ({@link batchNormGradConfig}).
  */
-import type { KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
+import * as tf from "@tensorflow/tfjs-core";
+import type { GradConfig, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { cpuBackend, f32Values, type KernelArgs } from "./cpu_access.ts";
 import type { Dnnl } from "./dnnl.ts";
 import { DNNL_MIN_ELEMENTS } from "./elementwise.ts";
+import { type Alloc, freshArray, outputAlloc } from "../output_pool.ts";
 
 /** The statistics and affine parameters of one call, each of length 1 or C. */
 export interface BatchNormParams {
@@ -27,6 +30,7 @@ export function batchNormChannels(
   c: number,
   p: BatchNormParams,
   dnnl?: Dnnl,
+  alloc: Alloc = freshArray,
 ): Float32Array | undefined {
   const params = [p.mean, p.variance, p.offset, p.scale];
   if (x.length % c !== 0 || params.some((v) => v && v.length !== 1 && v.length !== c)) {
@@ -40,7 +44,7 @@ export function batchNormChannels(
     a[k] = ak;
     b[k] = at(p.offset, k, 0) - at(p.mean, k, 0) * ak;
   }
-  const y = new Float32Array(x.length);
+  const y = alloc(x.length);
   if (dnnl && x.length >= DNNL_MIN_ELEMENTS) {
     dnnl.scaleShift(x, a, b, y, [1, x.length / c, c], false);
     return y;
@@ -77,14 +81,50 @@ export function makeBatchNormKernels(
         return stock.FusedBatchNorm(args);
       }
       const { varianceEpsilon } = args.attrs as unknown as { varianceEpsilon: number };
-      const y = batchNormChannels(xv, c, {
-        mean,
-        variance,
-        offset: get("offset"),
-        scale: get("scale"),
-        epsilon: varianceEpsilon,
-      }, dnnl);
+      const y = batchNormChannels(
+        xv,
+        c,
+        {
+          mean,
+          variance,
+          offset: get("offset"),
+          scale: get("scale"),
+          epsilon: varianceEpsilon,
+        },
+        dnnl,
+        outputAlloc(be),
+      );
       return y ? be.makeTensorInfo(x.shape, "float32", y) : stock.FusedBatchNorm(args);
+    },
+  };
+}
+
+/**
+ * FusedBatchNorm's gradient with the input's part as dx = dy · scale / sqrt(variance + eps),
+ * one multiply by a per-channel vector, for per-channel statistics (mean of rank 1). The stock
+ * gradient (`stock`, used for the other inputs and other shapes) first computes x - mean and
+ * dy·scale over the whole activation, whatever is differentiated, then tiles the
+ * reciprocal std to the activation's shape and multiplies twice: five full passes where
+ * the frozen classifier of RCFD/RDD needs one.
+ */
+export function batchNormGradConfig(stock: GradConfig): GradConfig {
+  return {
+    ...stock,
+    gradFunc: (dy, saved, attrs) => {
+      const [, mean, variance, scale] = saved;
+      const stockGrad = (name: string) => () => stock.gradFunc(dy, saved, attrs)[name]();
+      const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+      return {
+        x: mean.rank === 1
+          ? () => {
+            const r = tf.rsqrt(tf.add(variance, varianceEpsilon));
+            return tf.mul(dy as tf.Tensor, scale ? tf.mul(scale, r) : r);
+          }
+          : stockGrad("x"),
+        ...Object.fromEntries(
+          ["mean", "variance", "scale", "offset"].map((n) => [n, stockGrad(n)]),
+        ),
+      };
     },
   };
 }

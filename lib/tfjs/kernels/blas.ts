@@ -5,6 +5,7 @@
  * Only what the fast CPU kernels need: row-major `sgemm` on `Float32Array` views (a view's
  * byte offset is honoured, so `subarray` selects a sub-matrix) and the thread count.
  */
+import { openMpRuntime } from "../openmp.ts";
 
 /**
  * Default shared-library paths tried in order by {@link loadBlas}; a path whose file name
@@ -112,26 +113,9 @@ function isDnnl(path: string): boolean {
   return (path.split("/").pop() ?? "").includes("dnnl");
 }
 
-const OMP_SYMBOLS = {
-  omp_get_max_threads: { parameters: [], result: "i32" },
-  omp_set_num_threads: { parameters: ["i32"], result: "void" },
-} as const;
-
-/** The OpenMP runtime oneDNN runs on (already loaded with it), or undefined. */
-function openOpenMp() {
-  for (const name of ["libgomp.so.1", "libomp.so", "libiomp5.so"]) {
-    try {
-      return Deno.dlopen(name, OMP_SYMBOLS);
-    } catch {
-      // try the next runtime
-    }
-  }
-  return undefined;
-}
-
 function openDnnl(path: string): Blas {
   const lib = Deno.dlopen(path, DNNL_SYMBOLS);
-  const omp = openOpenMp();
+  const omp = openMpRuntime();
   const gemm = lib.symbols.dnnl_sgemm as (...args: unknown[]) => number;
   return {
     path,
@@ -161,10 +145,7 @@ function openDnnl(path: string): Blas {
       checkThreads(n);
       omp?.symbols.omp_set_num_threads(n);
     },
-    close() {
-      omp?.close();
-      lib.close();
-    },
+    close: () => lib.close(),
   };
 }
 

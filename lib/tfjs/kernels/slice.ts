@@ -185,28 +185,33 @@ export function transposeAxes(
 
 /**
  * `x` (row-major, shape `shape`) repeated `reps[i]` times along each axis i (tfjs' Tile):
- * one pass per tiled axis, innermost first, each copying whole blocks. Returns the values and
- * the tiled shape. Throws RangeError unless `reps` has one non-negative integer per axis.
+ * one pass per tiled axis, innermost first, each copying whole blocks within the one output
+ * array (back to front, so that no block is overwritten before it is read). Returns the values
+ * and the tiled shape. Throws RangeError unless `reps` has one non-negative integer per axis.
  */
 export function tile(
   x: Float32Array,
   shape: readonly number[],
   reps: readonly number[],
+  alloc: Alloc = freshArray,
 ): { values: Float32Array; shape: number[] } {
   if (reps.length !== shape.length || reps.some((r) => !Number.isInteger(r) || r < 0)) {
     throw new RangeError(`reps: expected ${shape.length} non-negative integers, got [${reps}]`);
   }
   const cur = [...shape];
-  let values = x.slice();
+  const values = alloc(x.length * reps.reduce((a, r) => a * r, 1));
+  if (values.length === 0) return { values, shape: shape.map((d, i) => d * reps[i]) };
+  values.set(x);
   for (let ax = shape.length - 1; ax >= 0; ax--) {
-    if (reps[ax] === 1) continue;
+    const n = reps[ax];
+    if (n === 1) continue;
     const outer = util.sizeFromShape(cur.slice(0, ax)), block = util.sizeFromShape(cur.slice(ax));
-    const next = new Float32Array(outer * block * reps[ax]);
-    for (let o = 0, d = 0; o < outer; o++) {
-      for (let r = 0; r < reps[ax]; r++, d += block) copyRun(next, d, values, o * block, block);
+    for (let o = outer - 1; o >= 0; o--) {
+      for (let r = n - 1; r >= (o === 0 ? 1 : 0); r--) {
+        copyRun(values, (o * n + r) * block, values, o * block, block);
+      }
     }
-    values = next;
-    cur[ax] *= reps[ax];
+    cur[ax] *= n;
   }
   return { values, shape: cur };
 }
@@ -300,7 +305,7 @@ export function makeSliceKernels(
       const xv = f32Values(be, x);
       if (!xv) return stock.Tile(args);
       const { reps } = args.attrs as unknown as { reps: number[] };
-      const out = tile(xv, x.shape, reps);
+      const out = tile(xv, x.shape, reps, outputAlloc(be));
       return be.makeTensorInfo(out.shape, "float32", out.values);
     },
     GatherV2: (args: KernelArgs) => {

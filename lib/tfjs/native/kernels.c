@@ -1,7 +1,8 @@
 /*
  * Native kernels of the fast CPU path that oneDNN 2.6 has no primitive for: GroupNorm(+SiLU)
- * forward and backward over NHWC activations, and the seeded dropout mask of
- * lib/models/dropout.ts. Built on the user's machine by lib/tfjs/native.ts (cc -O3 -fopenmp)
+ * forward and backward over NHWC activations, the seeded dropout mask of
+ * lib/models/dropout.ts, and the row-wise KL divergence of softmaxes (value and gradient) of
+ * the relational losses (lib/distill/kl_cpu.ts). Built on the user's machine by lib/tfjs/native.ts (cc -O3 -fopenmp)
  * and called through Deno FFI; OpenMP threads are oneDNN's (one libgomp), so
  * omp_set_num_threads covers both.
  *
@@ -10,8 +11,8 @@
  * every x86-64 machine; the baseline version is ~6x slower than the AVX2 one here. Defining
  * RDD_SINGLE_TARGET builds only the version of the compiler's -march (tests check each).
  *
- * Every sample is handled by one thread in a fixed order, so results do not depend on the
- * thread count.
+ * Every sample (KL: every row) is handled by one thread in a fixed order, so results do not
+ * depend on the thread count.
  */
 #include <math.h>
 #include <stdint.h>
@@ -214,5 +215,67 @@ void rdd_dropout_mask(float *mask, int64_t n, uint32_t h, uint64_t threshold, fl
 #pragma omp parallel for schedule(static)
   for (int64_t i0 = 0; i0 < n; i0 += block) {
     mask_range(mask, i0, i0 + block < n ? i0 + block : n, h, threshold, scale);
+  }
+}
+
+/* log Σ_i e^{x_i} over one row of k logits (max-shifted). NaN in, NaN out. */
+static inline float row_lse(const float *x, int64_t k) {
+  float m = -INFINITY, s = 0.0f;
+#pragma omp simd reduction(max : m)
+  for (int64_t i = 0; i < k; i++) m = x[i] > m ? x[i] : m;
+  if (isinf(m)) return m;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < k; i++) s += exp_approx(x[i] - m);
+  return m + logf(s);
+}
+
+/* Rows [r0, r1) of rdd_kl_rows. */
+CLONES static void kl_rows_range(const float *p, const float *q, int64_t r0, int64_t r1, int64_t k,
+                                 double *kl) {
+  for (int64_t r = r0; r < r1; r++) {
+    const float *pr = p + r * k, *qr = q + r * k;
+    const float lp = row_lse(pr, k), dl = row_lse(qr, k) - lp;
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < k; i++) s += exp_approx(pr[i] - lp) * ((pr[i] - qr[i]) + dl);
+    kl[r] = s;
+  }
+}
+
+/*
+ * kl[r] = KL(softmax(p_r) || softmax(q_r)) = Σ_i P_i ((p_i - lse p) - (q_i - lse q)) for each
+ * of the `rows` rows of k logits of p and q [rows, k]. One row per thread at a time.
+ */
+void rdd_kl_rows(const float *p, const float *q, int64_t rows, int64_t k, double *kl) {
+  const int64_t block = k >= 1024 ? 1 : 1024 / k;
+#pragma omp parallel for schedule(static)
+  for (int64_t r0 = 0; r0 < rows; r0 += block) {
+    kl_rows_range(p, q, r0, r0 + block < rows ? r0 + block : rows, k, kl);
+  }
+}
+
+/* Rows [r0, r1) of rdd_kl_rows_grad. */
+CLONES static void kl_grad_range(const float *p, const float *q, int64_t r0, int64_t r1, int64_t k,
+                                 float scale, float *dq) {
+  for (int64_t r = r0; r < r1; r++) {
+    const float *pr = p + r * k, *qr = q + r * k;
+    const float lp = row_lse(pr, k), lq = row_lse(qr, k);
+    float *dr = dq + r * k;
+    for (int64_t i = 0; i < k; i++) {
+      dr[i] = scale * (exp_approx(qr[i] - lq) - exp_approx(pr[i] - lp));
+    }
+  }
+}
+
+/*
+ * dq = scale (softmax(q_r) - softmax(p_r)) row by row for p, q, dq [rows, k]: the gradient of
+ * scale Σ_r KL(softmax(p_r) || softmax(q_r)) in q.
+ */
+void rdd_kl_rows_grad(const float *p, const float *q, int64_t rows, int64_t k, float scale,
+                      float *dq) {
+  const int64_t block = k >= 1024 ? 1 : 1024 / k;
+#pragma omp parallel for schedule(static)
+  for (int64_t r0 = 0; r0 < rows; r0 += block) {
+    kl_grad_range(p, q, r0, r0 + block < rows ? r0 + block : rows, k, scale, dq);
   }
 }
