@@ -95,8 +95,21 @@ export interface NativeOptions {
   readonly extraFlags?: readonly string[];
 }
 
-/** Compiler flags; part of the library's name, so changing them rebuilds. */
-const FLAGS = ["-O3", "-fopenmp", "-fPIC", "-shared", "-fno-math-errno", "-Wl,-z,nodelete"];
+/**
+ * Compiler flags; part of the library's name, so changing them rebuilds. -fno-trapping-math
+ * lets GCC if-convert the clamps of the kernels' exp, so the SiLU and softmax loops vectorise
+ * (the KL rows ran ~6x faster with it on a 2-core AMD EPYC, AVX2 build); nothing here reads
+ * floating-point exception flags. -z nodelete: see the module doc.
+ */
+const FLAGS = [
+  "-O3",
+  "-fopenmp",
+  "-fPIC",
+  "-shared",
+  "-fno-math-errno",
+  "-fno-trapping-math",
+  "-Wl,-z,nodelete",
+];
 
 const SOURCE = new URL("./native/kernels.c", import.meta.url);
 

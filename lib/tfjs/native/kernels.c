@@ -2,9 +2,9 @@
  * Native kernels of the fast CPU path that oneDNN 2.6 has no primitive for: GroupNorm(+SiLU)
  * forward and backward over NHWC activations, the seeded dropout mask of
  * lib/models/dropout.ts, and the row-wise KL divergence of softmaxes (value and gradient) of
- * the relational losses (lib/distill/kl_cpu.ts). Built on the user's machine by lib/tfjs/native.ts (cc -O3 -fopenmp)
- * and called through Deno FFI; OpenMP threads are oneDNN's (one libgomp), so
- * omp_set_num_threads covers both.
+ * the relational losses (lib/distill/kl_cpu.ts). Built on the user's machine by
+ * lib/tfjs/native.ts (cc -O3 -fopenmp -fno-trapping-math) and called through Deno FFI; OpenMP
+ * threads are oneDNN's (one libgomp), so omp_set_num_threads covers both.
  *
  * The loops are compiled three times on x86-64 (AVX-512, AVX2 + FMA, baseline SSE2) and the
  * dynamic loader picks the version the CPU runs (GCC's target_clones), so one build serves
@@ -26,7 +26,7 @@
 
 /* e^x for |x| <= 88 (clamped outside; NaN passes through): 2^n * p(r), x = n ln2 + r, with a
  * degree-6 Taylor polynomial on |r| <= ln2/2 (relative error < 2e-7). Branch-free so that the
- * loops calling it vectorise. */
+ * loops calling it vectorise (GCC if-converts the clamps only with -fno-trapping-math). */
 static inline float exp_approx(float x) {
   x = x > 88.0f ? 88.0f : x;
   x = x < -88.0f ? -88.0f : x;
