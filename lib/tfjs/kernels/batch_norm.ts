@@ -100,30 +100,35 @@ export function makeBatchNormKernels(
 }
 
 /**
- * FusedBatchNorm's gradient with the input's part as dx = dy · scale / sqrt(variance + eps),
- * one multiply by a per-channel vector, for per-channel statistics (mean of rank 1). The stock
- * gradient (`stock`, used for the other inputs and other shapes) first computes x - mean and
- * dy·scale over the whole activation, whatever is differentiated, then tiles the
- * reciprocal std to the activation's shape and multiplies twice: five full passes where
- * the frozen classifier of RCFD/RDD needs one.
+ * FusedBatchNorm's gradient for per-channel statistics (mean of rank 1), each input's part
+ * computed only when that input is differentiated: dx = dy · a with a = scale / sqrt(variance
+ * + eps), one multiply by a per-channel vector; d offset = Σ dy, d mean = -a Σ dy, d scale =
+ * Σ dy (x - mean) / sqrt(variance + eps), d variance = -a / (2 (variance + eps)) Σ dy (x - mean),
+ * sums over every axis but the channels. The stock gradient (`stock`, kept for other shapes)
+ * first computes x - mean and dy·scale over the whole activation, whatever is differentiated,
+ * then tiles the reciprocal std to the activation's shape and multiplies twice: five full passes
+ * where the frozen classifier of RCFD/RDD needs one.
  */
 export function batchNormGradConfig(stock: GradConfig): GradConfig {
   return {
     ...stock,
     gradFunc: (dy, saved, attrs) => {
-      const [, mean, variance, scale] = saved;
-      const stockGrad = (name: string) => () => stock.gradFunc(dy, saved, attrs)[name]();
+      const [x, mean, variance, scale] = saved;
+      if (mean.rank !== 1) return stock.gradFunc(dy, saved, attrs);
       const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+      const g = dy as tf.Tensor;
+      const r = () => tf.rsqrt(tf.add(variance, varianceEpsilon));
+      const a = () => scale ? tf.mul(scale, r()) : r();
+      /** Σ over every axis but the channels, in the statistics' shape (as stock). */
+      const channelSum = (t: tf.Tensor) =>
+        tf.reshape(tf.sum(t, tf.backend_util.getReductionAxes(mean.shape, t.shape)), mean.shape);
+      const dyCentred = () => channelSum(tf.mul(g, tf.sub(x, mean)));
       return {
-        x: mean.rank === 1
-          ? () => {
-            const r = tf.rsqrt(tf.add(variance, varianceEpsilon));
-            return tf.mul(dy as tf.Tensor, scale ? tf.mul(scale, r) : r);
-          }
-          : stockGrad("x"),
-        ...Object.fromEntries(
-          ["mean", "variance", "scale", "offset"].map((n) => [n, stockGrad(n)]),
-        ),
+        x: () => tf.mul(g, a()),
+        mean: () => tf.mul(tf.neg(a()), channelSum(g)),
+        variance: () => tf.mul(tf.mul(a(), tf.mul(tf.square(r()), -0.5)), dyCentred()),
+        scale: () => tf.mul(dyCentred(), r()),
+        offset: () => channelSum(g),
       };
     },
   };
