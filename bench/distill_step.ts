@@ -9,8 +9,8 @@
  * shipped MNIST teacher (data/teacher, 8 -> 4 steps) and classifier (data/classifier) with
  * MNIST batches. Per-step seconds come from the round's metrics.jsonl (logged every step); the
  * first {@link WARMUP} steps are untimed (the first steps run slower while the output pool and
- * the heap settle: 377, 290, 237 ms, then 219-245 ms for RDD at 2 threads here), as in
- * bench/torch_distill.py.
+ * the heap settle: 377, 290, 237 ms, then 219-245 ms for RDD at 2 threads on the 2-core Xeon
+ * of bench/RESULTS.md, 2026-12-04), as in bench/torch_distill.py.
  *
  * Usage: deno run <perms> bench/distill_step.ts <pd|rcfd|rdd> <batch> <repeats>
  */
